@@ -1,0 +1,1 @@
+"""The alert record, precise location, Redis publishing and delivery."""

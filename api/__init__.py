@@ -1,0 +1,1 @@
+"""FastAPI services: the operator dashboard, live feed and the police liaison API."""

@@ -1,0 +1,1 @@
+"""The worker: scheduling, batching, tracking, rules and per-stage timing."""

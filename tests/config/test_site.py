@@ -198,3 +198,12 @@ def test_config_check_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["config", "check", str(tmp_path / "none.yaml")])
     assert result.exit_code == 1
     assert "file not found" in result.output
+
+
+def test_configuration_reference_is_current() -> None:
+    from shouwang.config.reference import render
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert doc.read_text(encoding="utf-8") == render(), (
+        "docs/configuration.md is stale: python -m shouwang.config.reference > docs/configuration.md"
+    )

@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from bench.errors import BenchError
 from bench.quick import QUICK_ENV
@@ -72,6 +73,15 @@ def pytest_command(
     return cmd
 
 
+def _stderr_or_inherit() -> TextIO | None:
+    """Our stderr when it is a real file (stdout stays for the report), else inherit."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
+    return sys.stderr
+
+
 def run_suite(
     suite: Path,
     out_dir: Path,
@@ -96,7 +106,7 @@ def run_suite(
     env = {**os.environ, QUICK_ENV: "1" if quick else "0"}
     start = time.monotonic()
     # Own process group: at the time limit we stop the run and anything it started.
-    proc = subprocess.Popen(cmd, env=env, stdout=sys.stderr, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=_stderr_or_inherit(), start_new_session=True)
     try:
         rc: int | None = proc.wait(timeout=time_limit)
     except subprocess.TimeoutExpired:

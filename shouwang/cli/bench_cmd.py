@@ -151,9 +151,11 @@ def bench(
 
     checks = check_budgets(prof, results)
     result = verdict(checks, require_all=require_all)
-    title = f"budgets: profile {profile}{' (quick)' if quick else ''}, {budgets}"
-    print_report(console, results, checks, result, title)
-    if out_dir is not None:
+    shown = budgets.resolve()
+    if shown.is_relative_to(Path.cwd()):
+        shown = shown.relative_to(Path.cwd())
+    title = f"budgets: profile {profile}{' (quick)' if quick else ''}, {shown}"
+    if out_dir is not None:  # files first: a closed stdout (`| head`) must not lose them
         _write_outputs(
             out_dir,
             results,
@@ -164,6 +166,7 @@ def bench(
             command=command,
             budgets=str(budgets),
         )
+    print_report(console, results, checks, result, title)
     if run_failed:
         typer.echo("shouwang bench: some benchmarks failed (see pytest's output above)", err=True)
     if not result.ok or run_failed:

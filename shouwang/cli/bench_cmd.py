@@ -121,40 +121,21 @@ def bench(
         raise _fail(str(exc)) from None
 
     run_failed = False
-    if check is not None:
-        out_dir = out
-        try:
+    try:
+        if check is not None:
+            out_dir = out
             results = load_results(check)
-        except BenchError as exc:
-            raise _fail(str(exc)) from None
-        command = ["shouwang", "bench", "--check", str(check), "--profile", profile]
-    else:
-        out_dir = out or Path("out/bench") / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        limit = time_limit or (QUICK_TIME_LIMIT_S if quick else FULL_TIME_LIMIT_S)
-        try:
-            outcome = run_suite(suite, out_dir, quick=quick, select=select, time_limit=limit)
-        except BenchError as exc:
-            raise _fail(str(exc)) from None
-        if outcome.timed_out:
-            raise _fail(f"the benchmark run passed its time limit ({limit:.0f} s) and was stopped")
-        if not outcome.json_path.exists():
-            raise _fail(f"pytest exited with {outcome.returncode} and wrote no benchmark JSON")
-        try:
-            results = load_results(outcome.json_path)
-        except BenchError as exc:
-            raise _fail(str(exc)) from None
-        if not results.benchmarks:
-            raise _fail(f"no benchmark ran (pytest exit code {outcome.returncode})")
-        run_failed = outcome.returncode != 0
-        command = outcome.command
-        typer.echo(f"benchmark run took {outcome.seconds:.1f} s", err=True)
+            command = ["shouwang", "bench", "--check", str(check), "--profile", profile]
+        else:
+            out_dir = out or Path("out/bench") / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+            limit = time_limit or (QUICK_TIME_LIMIT_S if quick else FULL_TIME_LIMIT_S)
+            results, command, run_failed = _run(suite, out_dir, quick, select, limit)
+    except BenchError as exc:
+        raise _fail(str(exc)) from None
 
     checks = check_budgets(prof, results)
     result = verdict(checks, require_all=require_all)
-    shown = budgets.resolve()
-    if shown.is_relative_to(Path.cwd()):
-        shown = shown.relative_to(Path.cwd())
-    title = f"budgets: profile {profile}{' (quick)' if quick else ''}, {shown}"
+    title = f"budgets: profile {profile}{' (quick)' if quick else ''}, {_short(budgets)}"
     if out_dir is not None:  # files first: a closed stdout (`| head`) must not lose them
         _write_outputs(
             out_dir,
@@ -171,6 +152,28 @@ def bench(
         typer.echo("shouwang bench: some benchmarks failed (see pytest's output above)", err=True)
     if not result.ok or run_failed:
         raise typer.Exit(1)
+
+
+def _run(
+    suite: Path, out_dir: Path, quick: bool, select: str | None, limit: float
+) -> tuple[ResultSet, list[str], bool]:
+    """Run the suite; (results, command, whether some benchmark failed)."""
+    outcome = run_suite(suite, out_dir, quick=quick, select=select, time_limit=limit)
+    if outcome.timed_out:
+        raise BenchError(f"the benchmark run passed its time limit ({limit:.0f} s) and was stopped")
+    if not outcome.json_path.exists():
+        raise BenchError(f"pytest exited with {outcome.returncode} and wrote no benchmark JSON")
+    results = load_results(outcome.json_path)
+    if not results.benchmarks:
+        raise BenchError(f"no benchmark ran (pytest exit code {outcome.returncode})")
+    typer.echo(f"benchmark run took {outcome.seconds:.1f} s", err=True)
+    return results, outcome.command, outcome.returncode != 0
+
+
+def _short(path: Path) -> Path:
+    """The path relative to the working directory when it is inside it."""
+    full = path.resolve()
+    return full.relative_to(Path.cwd()) if full.is_relative_to(Path.cwd()) else full
 
 
 def _write_outputs(

@@ -48,7 +48,7 @@ def bench(
     ] = False,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="output folder [default: out/bench/<UTC timestamp>]"),
+        typer.Option("--out", "-o", help="output folder [default: out/bench/YYYYmmdd-HHMMSS, UTC]"),
     ] = None,
     check: Annotated[
         Path | None,

@@ -66,7 +66,7 @@ def calibration_points(
 ) -> list[dict[str, Any]]:
     """Calibration pairs from the true homography; ground positions jittered by ``noise_m``."""
     rng = np.random.default_rng(seed)
-    marks = GROUND_MARKS[:n]
+    marks: NDArray[np.float64] = np.asarray(GROUND_MARKS[:n], dtype=np.float64)
     pixels = apply_homography(H_GROUND_TO_IMAGE, marks)
     noisy = np.asarray(marks + rng.normal(0, noise_m, marks.shape), dtype=np.float64)
     lat, lon = PLANE.to_latlon(noisy[:, 0], noisy[:, 1])

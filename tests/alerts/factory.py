@@ -46,7 +46,9 @@ def pinhole_ground_to_image(
 
 
 H_GROUND_TO_IMAGE = pinhole_ground_to_image()
-H_IMAGE_TO_GROUND = np.linalg.inv(H_GROUND_TO_IMAGE)
+H_IMAGE_TO_GROUND: NDArray[np.float64] = np.asarray(
+    np.linalg.inv(H_GROUND_TO_IMAGE), dtype=np.float64
+)
 
 # Calibration marks on the ground (east, north metres), all in view.
 GROUND_MARKS = np.array(

@@ -107,8 +107,11 @@ class AlertConsumer:
         """
         out: list[Delivery] = []
         if self._backlog_cursor is not None:
-            out += self._read_group(self._backlog_cursor, count, None)
-            self._backlog_cursor = out[-1].entry_id if out else None
+            backlog = self._read_group(self._backlog_cursor, count, None)
+            out += backlog
+            # A short page ends the backlog. One shortened by dead letters ends it early;
+            # what is left stays pending and XAUTOCLAIM hands it out after min_idle_ms.
+            self._backlog_cursor = backlog[-1].entry_id if len(backlog) == count else None
         if len(out) < count:
             out += self._claim(count - len(out))
         if len(out) < count:

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import math
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -148,12 +149,30 @@ class LeaseManager:
         return lost
 
     def acquire(self) -> LeaseChange:
-        """Heartbeat, renew, then give up extras or take free cameras up to a fair share."""
+        """Heartbeat, renew, then give up extras or take free cameras up to a fair share.
+
+        Shares: nobody holds more than ``ceil(cameras / workers)``; while some live worker
+        holds fewer than ``floor(cameras / workers)`` the others take no more than the
+        floor, and if no camera is free one donor (the busiest worker, ties by id) gives
+        one back, so a late joiner is not left idle.
+        """
         workers = self.heartbeat()
         lost = self.renew()
-        share = math.ceil(len(self.cameras) / max(1, len(workers)))
-        released = self._shed(workers, share)
-        gained = self._grab(workers, share)
+        n, w = len(self.cameras), max(1, len(workers))
+        hi, lo = math.ceil(n / w), n // w
+        released = self._shed(workers, hi)
+        holders = [
+            None if h is None else str(h)
+            for h in self.redis.mget([keys.camera_lease(c) for c in self.cameras])
+        ]
+        counts = Counter(h for h in holders if h in workers)
+        starving = [x for x in workers if x != self.worker_id and counts[x] < lo]
+        if not released and starving and None not in holders:
+            donors = sorted((x for x in workers if counts[x] > lo), key=lambda x: (-counts[x], x))
+            if donors and donors[0] == self.worker_id:
+                released = self._shed(workers, len(self.owned()) - 1, prefer=starving)
+        limit = lo if starving else hi
+        gained = self._grab(workers, limit, holders)
         return LeaseChange(
             gained=gained, lost=lost, released=released, owned=self.owned(), workers=workers
         )
@@ -201,16 +220,20 @@ class LeaseManager:
     def _preferred_owner(self, camera: str, workers: tuple[str, ...]) -> str:
         return max(workers, key=lambda w: _score(w, camera)) if workers else self.worker_id
 
-    def _shed(self, workers: tuple[str, ...], share: int) -> frozenset[str]:
+    def _shed(
+        self, workers: tuple[str, ...], share: int, prefer: list[str] | None = None
+    ) -> frozenset[str]:
         with self._lock:
             extra = len(self._owned) - share
             if extra <= 0:
                 return frozenset()
-            # Give up first what rendezvous hashing assigns to someone else.
+            # Give up first what rendezvous hashing assigns to the preferred takers (else
+            # to anyone else), so a camera tends to land where it will stay.
+            takers = set(prefer or ()) or set(workers) - {self.worker_id}
             order = sorted(
                 self._owned,
                 key=lambda c: (
-                    self._preferred_owner(c, workers) == self.worker_id,
+                    self._preferred_owner(c, workers) not in takers,
                     _score(self.worker_id, c),
                 ),
             )
@@ -221,11 +244,12 @@ class LeaseManager:
         log.info("worker %s released %s for balance", self.worker_id, released)
         return frozenset(released)
 
-    def _grab(self, workers: tuple[str, ...], share: int) -> frozenset[str]:
+    def _grab(
+        self, workers: tuple[str, ...], share: int, holders: list[str | None]
+    ) -> frozenset[str]:
         with self._lock:
             if len(self._owned) >= share:
                 return frozenset()
-            holders = self.redis.mget([keys.camera_lease(c) for c in self.cameras])
             free = [c for c, h in zip(self.cameras, holders, strict=True) if h is None]
             free.sort(
                 key=lambda c: (

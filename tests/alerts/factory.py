@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import redis
 from numpy.typing import NDArray
 
+from alerts import keys
+from alerts.consumer import parse_entry
 from alerts.location import Locator
 from alerts.model import Alert, AlertType, Severity, TrackSubject, utcnow
 from shouwang.config.site import Camera, Compound
@@ -113,3 +116,16 @@ def make_alert(
         captured=utcnow(),
         severity=severity,
     )
+
+
+def stream_entries(
+    client: redis.Redis, key: str = keys.ALERT_STREAM
+) -> list[tuple[str, dict[str, str]]]:
+    """Every entry of a stream (client made with ``decode_responses=True``)."""
+    rows = cast("list[tuple[str, dict[str, str]]] | None", client.xrange(key))
+    return list(rows or [])
+
+
+def stream_alerts(client: redis.Redis) -> list[Alert]:
+    """Every alert stored in the alert stream, oldest first."""
+    return [parse_entry(fields) for _, fields in stream_entries(client)]

@@ -193,7 +193,13 @@ class EvidenceStore:
 
     def prune(self, also_keep: set[str] | None = None) -> PruneResult:
         """Delete the oldest unprotected files until usage is below the low-water mark."""
-        keep = (self.protected() if self.protected else set()) | (also_keep or set())
+        try:
+            keep = (self.protected() if self.protected else set()) | (also_keep or set())
+        except (redis.RedisError, OSError) as exc:
+            # Cannot tell what is still unacknowledged: delete nothing rather than guess.
+            self.over_budget = self._usage > self.max_bytes
+            log.warning("evidence prune skipped, protected set unavailable: %s", exc)
+            return PruneResult(0, 0, self._usage, self.over_budget)
         target = int(self.max_bytes * self.low_water)
         removed = freed = 0
         with self._lock:

@@ -186,16 +186,16 @@ class Locator:
     def locate_point(self, x: float, y: float) -> Location:
         """Location of ground pixel ``(x, y)``."""
         if self._h is None or self._plane is None or self.calibration_error_m is None:
-            return self._fallback(x, y, f"camera {self.camera.id!r} has no calibration")
+            return self.fallback(x, y, f"camera {self.camera.id!r} has no calibration")
         w = float(self._h[2] @ np.array([x, y, 1.0]))
         if w * self._w_sign <= 1e-12:
-            return self._fallback(x, y, f"pixel ({x:.0f}, {y:.0f}) is on or above the horizon")
+            return self.fallback(x, y, f"pixel ({x:.0f}, {y:.0f}) is on or above the horizon")
         east, north = apply_homography(self._h, np.array([[x, y]]))[0]
         lat_a, lon_a = self._plane.to_latlon(east, north)
         lat, lon = float(lat_a), float(lon_a)
         rng = haversine_m(self.camera.lat, self.camera.lon, lat, lon)
         if not math.isfinite(rng) or rng > self.max_range_m:
-            return self._fallback(
+            return self.fallback(
                 x, y, f"projected point is {rng:.0f} m from the camera (limit {self.max_range_m})"
             )
         per_px = self._metres_per_pixel(x, y)
@@ -223,7 +223,8 @@ class Locator:
             return 0.0
         return float(np.linalg.svd(jac, compute_uv=False)[0])
 
-    def _fallback(self, x: float, y: float, why: str) -> Location:
+    def fallback(self, x: float, y: float, why: str) -> Location:
+        """The camera's own position with the large uncalibrated error, saying ``why``."""
         cam = self.camera
         glat, glon = wgs84_to_gcj02(cam.lat, cam.lon)
         return Location(

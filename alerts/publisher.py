@@ -176,6 +176,23 @@ class AlertPublisher:
             self._enqueue(out)
             return PublishResult(out, action, queued=True)
 
+    def would_suppress(self, dedup_key: str, severity: str) -> bool:
+        """Whether publishing this incident now would be folded into a later update.
+
+        Lets a caller skip expensive work (JPEG evidence) for sightings nobody will see;
+        it still calls :meth:`publish` so the sighting is counted.
+        """
+        with self._lock:
+            inc = self._incidents.get(dedup_key)
+            if inc is None:
+                return False
+            now = time.monotonic()
+            return (
+                now - inc.last_seen <= self.cooldown_s
+                and now - inc.last_sent < self.update_interval_s
+                and SEVERITY_RANK[severity] <= SEVERITY_RANK[inc.severity]
+            )
+
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Try to drain the outbox now; True when it is empty."""
         deadline = time.monotonic() + timeout_s

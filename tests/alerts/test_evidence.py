@@ -118,3 +118,13 @@ def test_unacknowledged_evidence_from_consumer_groups(r: redis.Redis, tmp_path: 
     r.xack(keys.ALERT_STREAM, "police", ids[0])  # 0 acknowledged
     expected = {e.sha256 for a in alerts[1:] for e in a.evidence}
     assert protect() == expected
+
+
+def test_prune_skipped_when_protected_set_is_unavailable(tmp_path: Path) -> None:
+    def unreachable() -> set[str]:
+        raise redis.ConnectionError("Redis is away")
+
+    store = EvidenceStore(tmp_path, max_bytes=1000, protected=unreachable)
+    refs = [store.put(store.encode(_frame(i)), kind="crop") for i in range(3)]
+    assert all(store.path(r.sha256).exists() for r in refs)  # nothing deleted blindly
+    assert store.over_budget

@@ -34,6 +34,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from alerts import keys
+from alerts.errors import AlertError
 from alerts.model import SEVERITY_RANK, Alert
 from alerts.outbox import Outbox, OutboxFull
 
@@ -155,7 +156,7 @@ class AlertPublisher:
     def publish(self, alert: Alert) -> PublishResult:
         """Deduplicate, then send ``alert`` to Redis or, failing that, to the outbox."""
         if self._closed:
-            raise RuntimeError("publish() after close()")
+            raise AlertError("publish() after close(): the publisher is shut down")
         with self._lock:
             out, action = self._deduplicate(alert)
             if action == "suppressed":

@@ -128,6 +128,15 @@ class AlertPublisher:
         outbox_max_rows: int = 1_000_000,
         client: redis.Redis | None = None,
     ) -> None:
+        if not 0 <= update_interval_s <= cooldown_s:
+            raise ValueError(
+                f"need 0 <= update_interval_s <= cooldown_s, got {update_interval_s} and "
+                f"{cooldown_s}: an open incident must be refreshed before its cooldown ends"
+            )
+        if stream_maxlen < 1 or flush_batch < 1:
+            raise ValueError(
+                f"stream_maxlen and flush_batch must be >= 1, got {stream_maxlen}, {flush_batch}"
+            )
         self.redis = client or connect(redis_url, timeout_s=timeout_s)
         self.outbox = Outbox(outbox_path, max_rows=outbox_max_rows)
         self.cooldown_s = cooldown_s

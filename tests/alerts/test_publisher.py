@@ -179,3 +179,16 @@ def test_redis_stopped_ten_seconds_loses_nothing(tmp_path: Path, own_redis: Redi
     assert queued_during_outage > 100
     assert pub.stats.flushed >= queued_during_outage
     assert [a.id for a in stored] == published  # none lost, none reordered
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"cooldown_s": 5.0, "update_interval_s": 10.0}, "update_interval_s <= cooldown_s"),
+        ({"update_interval_s": -1.0}, "update_interval_s <= cooldown_s"),
+        ({"stream_maxlen": 0}, "stream_maxlen and flush_batch must be >= 1"),
+    ],
+)
+def test_bad_publisher_settings(tmp_path: Path, options: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AlertPublisher(outbox_path=tmp_path / "o.sqlite", **options)  # type: ignore[arg-type]

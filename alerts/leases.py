@@ -188,7 +188,14 @@ class LeaseManager:
         self.redis.zrem(keys.WORKERS, self.worker_id)
 
     def start(self, on_change: Callable[[LeaseChange], None]) -> None:
-        """Tick in a daemon thread, calling ``on_change`` when cameras must start/stop."""
+        """Tick in a daemon thread, calling ``on_change`` when cameras must start/stop.
+
+        Handle ``change.lost`` and ``change.released`` before ``change.gained``: after an
+        outage one tick can report a camera lost (its lease vanished) and gained again.
+        While Redis is unreachable ticks fail and the worker keeps its cameras (watching
+        beats exclusivity; alerts go to the outbox); the first tick after the outage
+        reports whatever was taken meanwhile as lost.
+        """
         if self._thread is not None:
             return
 

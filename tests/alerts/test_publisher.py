@@ -176,7 +176,7 @@ def test_redis_stopped_ten_seconds_loses_nothing(tmp_path: Path, own_redis: Redi
     client = redis.Redis.from_url(own_redis.url, decode_responses=True)
     stored = stream_alerts(client)
     client.close()
-    assert queued_during_outage > 100
+    assert queued_during_outage > 50  # the outage really happened while publishing
     assert pub.stats.flushed >= queued_during_outage
     assert [a.id for a in stored] == published  # none lost, none reordered
 

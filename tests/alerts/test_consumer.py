@@ -89,3 +89,43 @@ def test_blocking_read_wakes_on_new_alert(r: redis.Redis, redis_url: str, tmp_pa
     assert time.monotonic() - t0 >= 0.15
     ids = _publish(redis_url, tmp_path, 1)
     assert [d.alert.id for d in c.read(block_ms=1000)] == ids
+
+
+_DYING_CONSUMER = """
+import os, signal, sys
+import redis
+from alerts.consumer import AlertConsumer
+c = AlertConsumer(redis.Redis.from_url(sys.argv[1], decode_responses=True),
+                  group="police", consumer="doomed", min_idle_ms=200)
+got = c.read(count=2)
+print(",".join(d.alert.id for d in got), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # dies before XACK
+"""
+
+
+@pytest.mark.slow
+def test_killed_consumer_process_entries_are_redelivered(
+    r: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """A real consumer process is SIGKILLed after reading; a survivor gets its entries."""
+    import subprocess
+    import sys
+
+    ids = _publish(redis_url, tmp_path, 3)
+    AlertConsumer(r, group="police", consumer="survivor", min_idle_ms=200)  # group exists
+    proc = subprocess.run(
+        [sys.executable, "-c", _DYING_CONSUMER, redis_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == -9, proc.stderr
+    assert proc.stdout.strip().split(",") == ids[:2]
+    survivor = AlertConsumer(r, group="police", consumer="survivor", min_idle_ms=200)
+    time.sleep(0.3)
+    got = survivor.read(count=10)
+    assert sorted(d.alert.id for d in got) == sorted(ids)  # 2 claimed + 1 new
+    assert {d.alert.id for d in got if d.claimed} == set(ids[:2])
+    survivor.ack(*(d.entry_id for d in got))
+    assert survivor.pending() == 0

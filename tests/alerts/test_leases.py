@@ -132,3 +132,47 @@ def test_late_joiner_is_not_left_idle(r: redis.Redis) -> None:
     _settle([*first, late], rounds=4)
     assert sorted(len(m.owned()) for m in [*first, late]) == [1, 1, 2, 2]
     assert set().union(*(m.owned() for m in [*first, late])) == set(CAMERAS)
+
+
+_WORKER = """
+import sys, time
+import redis
+from alerts.leases import LeaseManager
+m = LeaseManager(redis.Redis.from_url(sys.argv[1], decode_responses=True), "proc",
+                 sys.argv[2].split(","), ttl_ms=1000)
+m.start(lambda change: print("owned", len(change.owned), flush=True))
+time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+def test_killed_worker_process_cameras_taken_over(r: redis.Redis, redis_url: str) -> None:
+    """A real worker process holding leases is SIGKILLed; the other worker takes over."""
+    import subprocess
+    import sys
+
+    survivor = LeaseManager(r, "survivor", CAMERAS, ttl_ms=1000)
+    survivor.heartbeat()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, redis_url, ",".join(CAMERAS)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            survivor.tick()
+            if len(survivor.owned()) == 3 and list(_owners(r).values()).count("proc") == 3:
+                break
+            time.sleep(survivor.renew_interval_s)
+        assert list(_owners(r).values()).count("proc") == 3, (
+            "the worker process never got its share"
+        )
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    killed_at = time.monotonic()
+    while survivor.owned() != frozenset(CAMERAS) and time.monotonic() - killed_at < 5:
+        time.sleep(survivor.renew_interval_s)
+        survivor.tick()
+    assert survivor.owned() == frozenset(CAMERAS)
+    assert time.monotonic() - killed_at <= 1.0 + survivor.renew_interval_s + 0.5

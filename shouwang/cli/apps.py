@@ -33,7 +33,15 @@ eval_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+alerts_app = typer.Typer(
+    help=(
+        "Read alerts from Redis: type, severity, camera, named place, lat/lon with its "
+        "error, and the subject (plate, face, track)."
+    ),
+    no_args_is_help=True,
+)
 
 app.add_typer(config_app, name="config")
 app.add_typer(streams_app, name="streams")
 app.add_typer(eval_app, name="eval")
+app.add_typer(alerts_app, name="alerts")

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 
-import shouwang.cli.bench_cmd  # noqa: F401  (registers commands)
-from shouwang.cli import config_cmd  # noqa: F401  (registers commands)
 from shouwang.cli.apps import app
 
 __all__ = ["app", "main"]
+
+# Every feature's command module; importing one registers its commands on the groups.
+COMMAND_MODULES = (
+    "config_cmd",
+    "alerts_cmd",
+    "bench_cmd",
+)
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"shouwang.cli.{_name}")
 
 
 def main() -> None:

@@ -1,0 +1,58 @@
+"""Every Redis key and channel Shouwang uses, with its type and lifetime.
+
+One place, so an operator can read what lives in Redis and a reviewer can see that
+nothing grows without bound. All keys share the ``shouwang:`` prefix; run one Redis
+database per site (``REDIS_URL=redis://host:6379/<db>``) to keep sites apart.
+"""
+
+from __future__ import annotations
+
+PREFIX = "shouwang:"
+
+# Stream. The durable alert log: one entry per alert publication (first time and every
+# update), fields ``alert`` (the Alert JSON), ``id`` (alert ULID), ``type``, ``camera``.
+# No TTL; bounded by XADD MAXLEN ~ STREAM_MAXLEN (oldest entries trimmed first).
+ALERT_STREAM = PREFIX + "alerts"
+
+# Approximate length bound of ALERT_STREAM (MAXLEN ~): about a month of a busy site.
+STREAM_MAXLEN = 100_000
+
+# Pub/Sub channel. Live fan-out of the same Alert JSON as the stream entry, for dashboards
+# that only want what happens now. Nothing is stored; subscribers that are away miss it
+# (they catch up from ALERT_STREAM).
+ALERT_CHANNEL = PREFIX + "alerts:live"
+
+# Stream. Dead letters: stream entries a consumer group could not parse, copied here
+# with ``source_id`` and ``error`` before being acknowledged. MAXLEN ~ DEAD_MAXLEN, no TTL.
+DEAD_STREAM = PREFIX + "alerts:dead"
+DEAD_MAXLEN = 10_000
+
+# Default consumer group of ALERT_STREAM (downstream systems use their own names,
+# e.g. "police-liaison", "dashboard"). Groups live inside the stream key.
+DEFAULT_GROUP = "downstream"
+
+
+def dedup(dedup_key: str) -> str:
+    """Hash ``shouwang:dedup:<dedup key>``: the open incident for a dedup key.
+
+    Fields ``id`` (alert ULID), ``update_count``, ``occurrences``, ``severity``. TTL: the
+    publisher's cooldown, refreshed on every publication, so a camera handed to another
+    worker (leases) continues the same incident instead of opening a new alert.
+    """
+    return f"{PREFIX}dedup:{dedup_key}"
+
+
+def camera_lease(camera_id: str) -> str:
+    """String ``shouwang:lease:camera:<camera id>``: the worker id owning the camera.
+
+    Set with ``SET NX PX <lease ttl>``, extended by its owner with a compare-and-extend
+    script and deleted with compare-and-delete; expires by itself (PX = lease TTL) when
+    the owner dies, which is how its cameras are taken over.
+    """
+    return f"{PREFIX}lease:camera:{camera_id}"
+
+
+# Sorted set. Live workers: member = worker id, score = heartbeat expiry in Redis server
+# milliseconds (Redis TIME + lease TTL). Members whose score has passed are removed by
+# whoever heartbeats next; the key itself has a TTL of 10 x the lease TTL as a backstop.
+WORKERS = PREFIX + "workers"

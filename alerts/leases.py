@@ -1,0 +1,276 @@
+"""Sharing a site's cameras among several workers through Redis leases.
+
+Each camera has one lease key holding its owner's worker id (``SET NX PX ttl``). The
+owner extends it with a compare-and-extend script and gives it up with
+compare-and-delete, so a worker can never extend or delete a lease it lost. A worker
+that dies stops renewing; its leases expire after ``ttl_ms`` and the others take the
+cameras on their next tick (so takeover takes at most ``ttl_ms`` + one tick interval
+after the last renewal).
+
+Balance: workers heartbeat into a sorted set (scores from Redis's clock, so worker
+clocks do not matter). With ``n`` live workers a worker holds at most
+``ceil(cameras / n)``; it prefers the cameras that rendezvous hashing assigns to it and
+gives up extras when a new worker joins, so load spreads without a coordinator.
+
+Caveat: a worker stalled longer than the TTL (e.g. a frozen VM) may process a camera
+for up to one tick after another worker took it; its next tick reports it ``lost``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import redis
+
+from alerts import keys
+
+log = logging.getLogger(__name__)
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# ARGV: worker id, ttl ms. Adds/refreshes our heartbeat, drops expired ones, returns live.
+_HEARTBEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+redis.call('PEXPIRE', KEYS[1], ttl * 10)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseChange:
+    """What one :meth:`LeaseManager.tick` changed.
+
+    Attributes:
+        gained: cameras this worker must start.
+        lost: cameras whose lease was taken or expired: stop them at once.
+        released: cameras given up for balance: stop them.
+        owned: everything owned after the tick.
+        workers: live workers seen.
+    """
+
+    gained: frozenset[str] = field(default_factory=frozenset)
+    lost: frozenset[str] = field(default_factory=frozenset)
+    released: frozenset[str] = field(default_factory=frozenset)
+    owned: frozenset[str] = field(default_factory=frozenset)
+    workers: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """Whether the worker has to start or stop any camera."""
+        return bool(self.gained or self.lost or self.released)
+
+
+def _score(worker_id: str, camera: str) -> int:
+    digest = hashlib.blake2b(f"{worker_id}\x00{camera}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+class LeaseManager:
+    """One worker's view of camera ownership.
+
+    Call :meth:`tick` every ``renew_interval_s`` (or :meth:`start` a thread that does)
+    and act on the returned :class:`LeaseChange`.
+
+    Example:
+        >>> leases = LeaseManager(client, "worker-a", ["gate", "roof"])  # doctest: +SKIP
+        >>> change = leases.tick()  # doctest: +SKIP
+        >>> for cam in change.gained: start(cam)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, client: redis.Redis, worker_id: str, cameras: Iterable[str], ttl_ms: int = 10_000
+    ) -> None:
+        if ttl_ms < 100:
+            raise ValueError(f"ttl_ms must be at least 100, got {ttl_ms}")
+        self.redis = client
+        self.worker_id = worker_id
+        self.cameras = tuple(dict.fromkeys(cameras))
+        self.ttl_ms = ttl_ms
+        self._owned: set[str] = set()
+        self._lock = threading.Lock()
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._heartbeat = client.register_script(_HEARTBEAT)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def renew_interval_s(self) -> float:
+        """How often to tick: a third of the TTL leaves two chances before expiry."""
+        return self.ttl_ms / 3000
+
+    def owned(self) -> frozenset[str]:
+        """Cameras this worker holds a lease on (as of the last tick)."""
+        with self._lock:
+            return frozenset(self._owned)
+
+    def heartbeat(self) -> tuple[str, ...]:
+        """Announce this worker alive; returns every live worker id."""
+        live = self._heartbeat(keys=[keys.WORKERS], args=[self.worker_id, self.ttl_ms])
+        return tuple(str(w) for w in live)
+
+    def renew(self) -> frozenset[str]:
+        """Extend every owned lease; returns (and forgets) those no longer ours."""
+        with self._lock:
+            owned = sorted(self._owned)
+            if not owned:
+                return frozenset()
+            pipe = self.redis.pipeline(transaction=False)
+            for cam in owned:
+                self._renew(
+                    keys=[keys.camera_lease(cam)], args=[self.worker_id, self.ttl_ms], client=pipe
+                )
+            lost = frozenset(c for c, ok in zip(owned, pipe.execute(), strict=True) if not ok)
+            self._owned -= lost
+        for cam in lost:
+            log.warning("worker %s lost camera %s (lease expired or taken)", self.worker_id, cam)
+        return lost
+
+    def acquire(self) -> LeaseChange:
+        """Heartbeat, renew, then give up extras or take free cameras up to a fair share.
+
+        Shares: nobody holds more than ``ceil(cameras / workers)``; while some live worker
+        holds fewer than ``floor(cameras / workers)`` the others take no more than the
+        floor, and if no camera is free one donor (the busiest worker, ties by id) gives
+        one back, so a late joiner is not left idle.
+        """
+        workers = self.heartbeat()
+        lost = self.renew()
+        n, w = len(self.cameras), max(1, len(workers))
+        hi, lo = math.ceil(n / w), n // w
+        released = self._shed(workers, hi)
+        holders = [
+            None if h is None else str(h)
+            for h in self.redis.mget([keys.camera_lease(c) for c in self.cameras])
+        ]
+        counts = Counter(h for h in holders if h in workers)
+        starving = [x for x in workers if x != self.worker_id and counts[x] < lo]
+        if not released and starving and None not in holders:
+            donors = sorted((x for x in workers if counts[x] > lo), key=lambda x: (-counts[x], x))
+            if donors and donors[0] == self.worker_id:
+                released = self._shed(workers, len(self.owned()) - 1, prefer=starving)
+        limit = lo if starving else hi
+        gained = self._grab(workers, limit, holders)
+        return LeaseChange(
+            gained=gained, lost=lost, released=released, owned=self.owned(), workers=workers
+        )
+
+    tick = acquire
+
+    def release_all(self) -> None:
+        """Give every lease back now (graceful shutdown), so others take over at once."""
+        with self._lock:
+            for cam in list(self._owned):
+                self._release(keys=[keys.camera_lease(cam)], args=[self.worker_id])
+            self._owned.clear()
+        self.redis.zrem(keys.WORKERS, self.worker_id)
+
+    def start(self, on_change: Callable[[LeaseChange], None]) -> None:
+        """Tick in a daemon thread, calling ``on_change`` when cameras must start/stop.
+
+        Handle ``change.lost`` and ``change.released`` before ``change.gained``: after an
+        outage one tick can report a camera lost (its lease vanished) and gained again.
+        While Redis is unreachable ticks fail and the worker keeps its cameras (watching
+        beats exclusivity; alerts go to the outbox); the first tick after the outage
+        reports whatever was taken meanwhile as lost.
+        """
+        if self._thread is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    change = self.tick()
+                    if change.changed:
+                        on_change(change)
+                except (redis.RedisError, OSError) as exc:
+                    # Keep running: leases we cannot renew will be reported lost.
+                    log.warning("lease tick of %s failed: %s", self.worker_id, exc)
+                self._stop.wait(self.renew_interval_s)
+
+        self._thread = threading.Thread(target=loop, name=f"leases-{self.worker_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, release: bool = True) -> None:
+        """Stop the tick thread; release leases unless ``release`` is False."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.renew_interval_s + 1)
+            self._thread = None
+        if release:
+            self.release_all()
+
+    # -- balance -------------------------------------------------------------------
+
+    def _preferred_owner(self, camera: str, workers: tuple[str, ...]) -> str:
+        return max(workers, key=lambda w: _score(w, camera)) if workers else self.worker_id
+
+    def _shed(
+        self, workers: tuple[str, ...], share: int, prefer: list[str] | None = None
+    ) -> frozenset[str]:
+        with self._lock:
+            extra = len(self._owned) - share
+            if extra <= 0:
+                return frozenset()
+            # Give up first what rendezvous hashing assigns to the preferred takers (else
+            # to anyone else), so a camera tends to land where it will stay.
+            takers = set(prefer or ()) or set(workers) - {self.worker_id}
+            order = sorted(
+                self._owned,
+                key=lambda c: (
+                    self._preferred_owner(c, workers) not in takers,
+                    _score(self.worker_id, c),
+                ),
+            )
+            released = order[:extra]
+            for cam in released:
+                self._release(keys=[keys.camera_lease(cam)], args=[self.worker_id])
+                self._owned.discard(cam)
+        log.info("worker %s released %s for balance", self.worker_id, released)
+        return frozenset(released)
+
+    def _grab(
+        self, workers: tuple[str, ...], share: int, holders: list[str | None]
+    ) -> frozenset[str]:
+        with self._lock:
+            if len(self._owned) >= share:
+                return frozenset()
+            free = [c for c, h in zip(self.cameras, holders, strict=True) if h is None]
+            free.sort(
+                key=lambda c: (
+                    self._preferred_owner(c, workers) != self.worker_id,
+                    -_score(self.worker_id, c),
+                ),
+            )
+            gained: set[str] = set()
+            for cam in free:
+                if len(self._owned) >= share:
+                    break
+                if self.redis.set(keys.camera_lease(cam), self.worker_id, nx=True, px=self.ttl_ms):
+                    self._owned.add(cam)
+                    gained.add(cam)
+        if gained:
+            log.info("worker %s took cameras %s", self.worker_id, sorted(gained))
+        return frozenset(gained)

@@ -1,0 +1,115 @@
+"""Matching embeddings against every watchlist, each with its own threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors.faces.search import FaceIndex
+from detectors.faces.watchlist import DEFAULT_THRESHOLDS, FALLBACK_THRESHOLD, WatchlistStore
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A face matched to a watchlist entry."""
+
+    list_id: str
+    kind: str  # "residents" or "persons_of_interest"
+    entry_id: int
+    name: str
+    similarity: float
+    threshold: float
+
+
+@dataclass(slots=True)
+class _List:
+    id: str
+    kind: str
+    threshold: float
+    index: FaceIndex
+    names: dict[int, str]
+
+
+class WatchlistMatcher:
+    """Searches one embedding against every list loaded from a store.
+
+    Example:
+        >>> m = WatchlistMatcher.from_store(WatchlistStore(), model="dlib-resnet-128")
+        >>> m.match(embedding)  # Match(...) or None
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self._lists: list[_List] = []
+
+    @classmethod
+    def from_store(cls, store: WatchlistStore, model: str) -> WatchlistMatcher:
+        """Load every list of ``store`` (thresholds: the list's, else the model default)."""
+        m = cls(model)
+        for info in store.lists():
+            idx, names = store.index(info.id, model)
+            m.add_list(info.id, info.kind, info.threshold, idx, names)
+        return m
+
+    def add_list(
+        self,
+        list_id: str,
+        kind: str,
+        threshold: float | None,
+        index: FaceIndex,
+        names: dict[int, str],
+    ) -> None:
+        """Add (or replace) one list."""
+        thr = threshold if threshold is not None else self.default_threshold
+        self._lists = [x for x in self._lists if x.id != list_id]
+        self._lists.append(_List(list_id, kind, thr, index, names))
+
+    @property
+    def default_threshold(self) -> float:
+        """Threshold for lists that set none."""
+        return DEFAULT_THRESHOLDS.get(self.model, FALLBACK_THRESHOLD)
+
+    def best(self, embedding: NDArray[np.float32]) -> Match | None:
+        """The most similar entry over all lists, whatever the thresholds."""
+        best: Match | None = None
+        for lst in self._lists:
+            if not len(lst.index):
+                continue
+            hits = lst.index.search(embedding, k=1)
+            if hits and (best is None or hits[0].similarity > best.similarity):
+                h = hits[0]
+                best = Match(
+                    lst.id,
+                    lst.kind,
+                    h.label,
+                    lst.names.get(h.label, "?"),
+                    h.similarity,
+                    lst.threshold,
+                )
+        return best
+
+    def match(self, embedding: NDArray[np.float32]) -> Match | None:
+        """The best entry at or above its list's threshold, or ``None``.
+
+        Among lists whose best hit clears the threshold, the highest similarity wins.
+        """
+        found: Match | None = None
+        for lst in self._lists:
+            if not len(lst.index):
+                continue
+            hits = lst.index.search(embedding, k=1)
+            if not hits or hits[0].similarity < lst.threshold:
+                continue
+            h = hits[0]
+            if found is None or h.similarity > found.similarity:
+                found = Match(
+                    lst.id,
+                    lst.kind,
+                    h.label,
+                    lst.names.get(h.label, "?"),
+                    h.similarity,
+                    lst.threshold,
+                )
+        return found

@@ -15,6 +15,15 @@ from detectors.faces.watchlist import WatchlistStore
 
 log = logging.getLogger(__name__)
 
+_WHY = {
+    "small": "it is too small (eyes under the minimum distance); use a closer photo",
+    "blurred": "it is blurred; use a sharp photo",
+    "profile": "the head is turned sideways; use a frontal photo",
+    "pitched": "the head is tilted up or down; use a frontal photo",
+    "edge": "it is cut off by the photo's border; use a photo showing the whole face",
+    "low_confidence": "the detector is unsure it is a face; use a clearer photo",
+}
+
 
 def embed_photo(analyzer: FaceAnalyzer, path: Path) -> tuple[np.ndarray, bytes]:
     """The one good face of an enrolment photo.
@@ -37,10 +46,8 @@ def embed_photo(analyzer: FaceAnalyzer, path: Path) -> tuple[np.ndarray, bytes]:
         )
     reason = str(faces.data["skip_reason"][0])
     if reason != ACCEPTED:
-        raise PhotoError(
-            f"{path}: the face is not good enough to enrol ({reason}); use a sharper, larger, "
-            "frontal photo"
-        )
+        why = _WHY.get(reason, reason)
+        raise PhotoError(f"{path}: the face is not good enough to enrol: {why}")
     return faces.data["embedding"][0], data
 
 

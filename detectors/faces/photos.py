@@ -12,7 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from detectors.faces.errors import PhotoError
 
-MAX_PHOTO_BYTES = 50 * 1024 * 1024  # 50 MB
+MAX_PHOTO_BYTES = 50_000_000  # 50 MB
 MAX_PHOTO_PIXELS = 50_000_000  # 50 megapixels, e.g. 8660 x 5773
 
 
@@ -59,8 +59,10 @@ def read_photo(
             f"{path}: image has far too many pixels (over the {max_pixels / 1e6:.0f} "
             "megapixel limit); resize the photo"
         ) from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise PhotoError(f"{path}: not a readable image, or corrupt/truncated ({exc})") from None
+    except UnidentifiedImageError:
+        raise PhotoError(f"{path}: not an image file, or its data is corrupt") from None
+    except (OSError, ValueError) as exc:
+        raise PhotoError(f"{path}: corrupt or truncated image data ({exc})") from None
     rgb = np.asarray(upright, dtype=np.uint8)
     if rgb.ndim != 3 or rgb.size == 0:
         raise PhotoError(f"{path}: image has no pixels")

@@ -188,12 +188,13 @@ def verification(
         ]
     gen: list[float] = []
     imp: list[float] = []
-    correct = 0
+    correct = failed = 0
     for fa, fb, same in pairs:
         if fa not in by_file or fb not in by_file:
             raise FaceError(f"pairs: {fa if fa not in by_file else fb} is not in labels.csv")
         va, vb = _subject(by_file[fa]), _subject(by_file[fb])
         sim = float(va @ vb) if va is not None and vb is not None else -1.0
+        failed += int(va is None or vb is None)
         (gen if same else imp).append(sim)
         correct += int((sim >= threshold) == same)
     g, m = np.asarray(gen), np.asarray(imp)
@@ -204,6 +205,7 @@ def verification(
         "tar_at_far_1e-3": round(tar_at_far(g, m, 1e-3), 4),
         "n_genuine_pairs": len(g),
         "n_impostor_pairs": len(m),
+        "n_pairs_without_face": failed,  # counted as "different" (FRVT convention)
     }
 
 

@@ -73,43 +73,26 @@ class WatchlistMatcher:
 
     def best(self, embedding: NDArray[np.float32]) -> Match | None:
         """The most similar entry over all lists, whatever the thresholds."""
-        best: Match | None = None
-        for lst in self._lists:
-            if not len(lst.index):
-                continue
-            hits = lst.index.search(embedding, k=1)
-            if hits and (best is None or hits[0].similarity > best.similarity):
-                h = hits[0]
-                best = Match(
-                    lst.id,
-                    lst.kind,
-                    h.label,
-                    lst.names.get(h.label, "?"),
-                    h.similarity,
-                    lst.threshold,
-                )
-        return best
+        found = [m for lst in self._lists if (m := self._top(lst, embedding))]
+        return max(found, key=lambda m: m.similarity, default=None)
 
     def match(self, embedding: NDArray[np.float32]) -> Match | None:
         """The best entry at or above its list's threshold, or ``None``.
 
         Among lists whose best hit clears the threshold, the highest similarity wins.
         """
-        found: Match | None = None
-        for lst in self._lists:
-            if not len(lst.index):
-                continue
-            hits = lst.index.search(embedding, k=1)
-            if not hits or hits[0].similarity < lst.threshold:
-                continue
-            h = hits[0]
-            if found is None or h.similarity > found.similarity:
-                found = Match(
-                    lst.id,
-                    lst.kind,
-                    h.label,
-                    lst.names.get(h.label, "?"),
-                    h.similarity,
-                    lst.threshold,
-                )
-        return found
+        found = [m for lst in self._lists if (m := self._top(lst, embedding))]
+        found = [m for m in found if m.similarity >= m.threshold]
+        return max(found, key=lambda m: m.similarity, default=None)
+
+    @staticmethod
+    def _top(lst: _List, embedding: NDArray[np.float32]) -> Match | None:
+        if not len(lst.index):
+            return None
+        hits = lst.index.search(embedding, k=1)
+        if not hits:
+            return None
+        h = hits[0]
+        return Match(
+            lst.id, lst.kind, h.label, lst.names.get(h.label, "?"), h.similarity, lst.threshold
+        )

@@ -97,21 +97,46 @@ def test_enroll_with_site_file(
 
 @pytest.mark.data
 @pytest.mark.slow
-def test_eval_and_calibrate_on_shared_faces(shared_data: Path, tmp_path: Path) -> None:
+def test_eval_on_shared_faces_meets_the_goal(shared_data: Path, tmp_path: Path) -> None:
     out_json = tmp_path / "faces.json"
     code, out = _run("eval", "faces", str(shared_data / "faces"), "--json", str(out_json))
     assert code == 0, out
     res = json.loads(out_json.read_text())
-    for key in (
-        "verification_accuracy",
-        "tar_at_far_1e-2",
-        "tar_at_far_1e-3",
-        "fnir_at_fpir_0.01",
-        "fpir",
-        "n_probes",
-        "latency_ms",
-    ):
-        assert key in res
+    # The issue's goal: FNIR <= 5% at FPIR <= 1% on the shared set.
+    assert res["n_probes"] > 100
+    assert res["fpir"] <= 0.01
+    assert res["fnir_at_fpir_0.01"] <= 0.05
+    assert res["verification_accuracy"] > 0.95
+    for key in ("tar_at_far_1e-2", "tar_at_far_1e-3"):
+        assert 0 <= res[key] <= 1
+    assert set(res["latency_ms"]) >= {"detection_per_frame_median", "embedding_per_face_median"}
+
+
+def _subset(shared: Path, dest: Path, people: int = 3, photos: int = 2) -> Path:
+    """A small labels.csv folder: the first photos of the first people (links, no copies)."""
+    src = shared / "faces"
+    lines = (src / "labels.csv").read_text(encoding="utf-8").splitlines()
+    taken: dict[str, int] = {}
+    keep = [lines[0]]
+    for line in lines[1:]:
+        file, person = line.split(",")[:2]
+        if "|" in person or not file.startswith("face_recognition/"):
+            continue
+        if person not in taken and len(taken) == people:
+            continue
+        if taken.get(person, 0) < photos:
+            taken[person] = taken.get(person, 0) + 1
+            keep.append(line)
+            (dest / file).parent.mkdir(parents=True, exist_ok=True)
+            (dest / file).symlink_to(src / file)
+    (dest / "labels.csv").write_text("\n".join(keep) + "\n", encoding="utf-8")
+    return dest
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_calibrate_applies_a_threshold(shared_data: Path, tmp_path: Path) -> None:
+    folder = _subset(shared_data, tmp_path / "subset")
     data = str(tmp_path / "data")
     code, out = _run(
         "faces",
@@ -124,18 +149,12 @@ def test_eval_and_calibrate_on_shared_faces(shared_data: Path, tmp_path: Path) -
     )
     assert code == 0, out
     code, out = _run(
-        "faces",
-        "calibrate",
-        str(shared_data / "faces"),
-        "--fpir",
-        "0.01",
-        "--apply",
-        "poi",
-        "--data-dir",
-        data,
+        "faces", "calibrate", str(folder), "--fpir", "0.01", "--apply", "poi", "--data-dir", data
     )
     assert code == 0, out
     thr = float(out.strip().splitlines()[-1])
-    assert thr == pytest.approx(res["identification_threshold"], abs=1e-4)
+    assert 0 < thr < 1
     code, out = _run("faces", "list", "--data-dir", data)
     assert f"threshold={thr:.4f}" in out
+    code, out = _run("faces", "calibrate", str(tmp_path / "nowhere"))
+    assert code == 1 and "labels.csv" in out

@@ -13,6 +13,7 @@ from detectors.faces.embedder import EmbedderConfig, FaceEmbedder, make_embedder
 from detectors.faces.quality import QualityConfig, QualityGate
 
 ACCEPTED = ""  # skip_reason of a face that passed the gate
+PHOTO_MAX_SIDE = 1600  # second-look inference size for still photos
 
 
 class FaceAnalyzer:
@@ -56,6 +57,19 @@ class FaceAnalyzer:
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
         """Detection only (batched)."""
         return self.detector.detect_batch(images)
+
+    def detect_photo(self, image: NDArray[np.uint8]) -> Detections:
+        """Detection for a still photo: when nothing is found at the video size, look again
+        at up to ``PHOTO_MAX_SIDE`` pixels (small faces in large full-body photos)."""
+        faces = self.detector.detect(image)
+        big = max(image.shape[:2])
+        if not len(faces) and big > self.detector.config.max_side:
+            faces = self.detector.detect(image, max_side=min(big, PHOTO_MAX_SIDE))
+        return faces
+
+    def analyze_photo(self, image: NDArray[np.uint8]) -> Detections:
+        """:meth:`analyze` with :meth:`detect_photo`'s second look."""
+        return self.describe(image, self.detect_photo(image))
 
     def describe(self, image: NDArray[np.uint8], faces: Detections) -> Detections:
         """Quality-gate and embed faces already detected in ``image``."""

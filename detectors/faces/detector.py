@@ -97,12 +97,18 @@ class CenterFaceDetector:
         path = model_path(self.config.model)
         self._session = open_session(_dynamic_model(str(path)), name=self.config.model)
 
-    def detect(self, image: NDArray[np.uint8]) -> Detections:
+    def detect(self, image: NDArray[np.uint8], *, max_side: int | None = None) -> Detections:
         """Faces in one BGR image; ``data["landmarks"]`` holds (n, 5, 2) pixel points."""
-        return self.detect_batch([image])[0]
+        return self.detect_batch([image], max_side=max_side)[0]
 
-    def detect_batch(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
-        """Faces in several BGR images run as one batch (padded to a common canvas)."""
+    def detect_batch(
+        self, images: Sequence[NDArray[np.uint8]], *, max_side: int | None = None
+    ) -> list[Detections]:
+        """Faces in several BGR images run as one batch (padded to a common canvas).
+
+        ``max_side`` overrides the configured inference size for this call.
+        """
+        limit = max_side or self.config.max_side
         if not images:
             return []
         scales, resized = [], []
@@ -110,7 +116,7 @@ class CenterFaceDetector:
             if img.ndim != 3 or img.shape[2] != 3:
                 raise ValueError(f"image: expected (h, w, 3) BGR, got {img.shape}")
             h, w = img.shape[:2]
-            s = min(1.0, self.config.max_side / max(h, w))
+            s = min(1.0, limit / max(h, w))
             scales.append(s)
             size = (max(1, round(w * s)), max(1, round(h * s)))
             small = img if s == 1.0 else cv2.resize(img, size, interpolation=cv2.INTER_AREA)

@@ -36,7 +36,7 @@ def embed_photo(analyzer: FaceAnalyzer, path: Path) -> tuple[np.ndarray, bytes]:
             several faces, or a face the quality gate rejects (with the reason).
     """
     image, data = read_photo(path)
-    faces = analyzer.analyze(image)
+    faces = analyzer.analyze_photo(image)
     if len(faces) == 0:
         raise PhotoError(f"{path}: no face found; use a clear, frontal photo of the person")
     if len(faces) > 1:

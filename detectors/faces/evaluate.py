@@ -118,7 +118,7 @@ def embed_rows(
     for row in tqdm(rows, desc="faces", unit="img", disable=not progress, leave=False):
         image, _ = read_photo(root / row.file)
         t0 = time.perf_counter()
-        (faces,) = analyzer.detect([image])
+        faces = analyzer.detect_photo(image)
         t1 = time.perf_counter()
         faces = analyzer.describe(image, faces)
         t2 = time.perf_counter()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from detectors.faces.analyzer import FaceAnalyzer
 from detectors.faces.detector import CenterFaceConfig, CenterFaceDetector, nms
 
 
@@ -80,3 +82,16 @@ def test_bad_image_shape(
 ) -> None:
     with pytest.raises(ValueError, match=error):
         detector.detect(image)
+
+
+def test_photo_second_look_finds_a_small_face_in_a_large_photo(
+    analyzer: FaceAnalyzer, one_face: NDArray[np.uint8]
+) -> None:
+    # the face shrunk to ~25 px wide on a 3000 px wide canvas: too small at 640 px
+    small = cv2.resize(one_face, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    canvas = np.full((2000, 3000, 3), 90, np.uint8)
+    canvas[900 : 900 + small.shape[0], 1400 : 1400 + small.shape[1]] = small
+    assert len(analyzer.detector.detect(canvas)) == 0
+    faces = analyzer.detect_photo(canvas)
+    assert len(faces) == 1
+    assert 1400 <= faces.xyxy[0, 0] <= 1400 + small.shape[1]

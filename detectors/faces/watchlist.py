@@ -104,9 +104,10 @@ class WatchlistStore:
         self.root = (root or data_dir()) / "faces"
         self.db_path = self.root / "watchlists.db"
         self.cache_dir = self.root / "cache"
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)  # biometric data: owner only
         with self._db() as db:
             db.executescript(_SCHEMA)
+        self.db_path.chmod(0o600)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:

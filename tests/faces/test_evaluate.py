@@ -13,6 +13,7 @@ from detectors.faces.evaluate import (
     LabelRow,
     identification,
     read_labels,
+    read_pairs,
     tar_at_far,
     threshold_at_rate,
     verification,
@@ -89,3 +90,19 @@ def test_protocol_on_toy_embeddings() -> None:
     assert ident["n_mated_probes"] == 6
     assert ident["fnir_at_fpir_0"] == pytest.approx(2 / 6, abs=1e-3)
     assert ident["fpir"] == 0.0
+
+
+def test_verification_on_a_pairs_file(tmp_path: Path) -> None:
+    items = [_item("a1", "a", [1, 0]), _item("a2", "a", [0.95, 0.3]), _item("b1", "b", [0, 1])]
+    pairs_csv = tmp_path / "pairs.csv"
+    pairs_csv.write_text("file_a,file_b,same\na1,a2,1\na1,b1,0\na2,b1,false\n", encoding="utf-8")
+    pairs = read_pairs(pairs_csv)
+    assert pairs == [("a1", "a2", True), ("a1", "b1", False), ("a2", "b1", False)]
+    res = verification(items, threshold=0.9, pairs=pairs)
+    assert (res["n_genuine_pairs"], res["n_impostor_pairs"]) == (1, 2)
+    assert res["verification_accuracy"] == 1.0
+    with pytest.raises(FaceError, match=r"zz is not in labels\.csv"):
+        verification(items, threshold=0.9, pairs=[("a1", "zz", True)])
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(FaceError, match="missing column"):
+        read_pairs(tmp_path / "bad.csv")

@@ -159,3 +159,8 @@ def test_embeddings_and_photos_never_logged(
         assert f"{v:.4f}" not in text and repr(float(v))[:9] not in text
     assert "JFIF" not in text and "\\x" not in text
     assert max(len(r.getMessage()) for r in caplog.records) < 200
+
+
+def test_store_is_private_to_its_owner(store: WatchlistStore) -> None:
+    assert store.db_path.stat().st_mode & 0o077 == 0
+    assert store.root.stat().st_mode & 0o077 == 0

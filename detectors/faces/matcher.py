@@ -43,15 +43,36 @@ class WatchlistMatcher:
     def __init__(self, model: str) -> None:
         self.model = model
         self._lists: list[_List] = []
+        self._store: WatchlistStore | None = None
+        self._generation = -1
 
     @classmethod
     def from_store(cls, store: WatchlistStore, model: str) -> WatchlistMatcher:
         """Load every list of ``store`` (thresholds: the list's, else the model default)."""
         m = cls(model)
-        for info in store.lists():
-            idx, names = store.index(info.id, model)
-            m.add_list(info.id, info.kind, info.threshold, idx, names)
+        m._store = store
+        m.refresh()
         return m
+
+    def refresh(self) -> bool:
+        """Reload from the store if anything changed since the last load.
+
+        Costs one small query when nothing changed. A worker calls it periodically so an
+        enrolment shows up, and a removed person's embeddings leave its memory, without a
+        restart. Returns whether it reloaded.
+        """
+        if self._store is None:
+            return False
+        gen = self._store.generation()
+        if gen == self._generation:
+            return False
+        lists = []
+        for info in self._store.lists():
+            idx, names = self._store.index(info.id, self.model)
+            thr = info.threshold if info.threshold is not None else self.default_threshold
+            lists.append(_List(info.id, info.kind, thr, idx, names))
+        self._lists, self._generation = lists, gen
+        return True
 
     def add_list(
         self,

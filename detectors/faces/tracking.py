@@ -10,6 +10,7 @@ usual template aggregation) is matched once. The first match emits one
 from __future__ import annotations
 
 import heapq
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -32,6 +33,9 @@ class TrackMatchConfig(BaseModel):
     min_faces: int = Field(default=1, ge=1, le=32, description="faces needed before matching")
     max_tracks: int = Field(
         default=4096, ge=1, description="tracks remembered; the least recently seen is dropped"
+    )
+    refresh_s: float = Field(
+        default=5.0, ge=0, description="seconds between checks for watchlist changes"
     )
 
 
@@ -72,10 +76,15 @@ class TrackFaceMatcher:
         self.matcher = matcher
         self.config = config or TrackMatchConfig()
         self._tracks: OrderedDict[int, _Track] = OrderedDict()
+        self._checked = time.monotonic()
         self.searches = 0  # how many 1:N searches ran (for metrics and tests)
 
     def update(self, faces: Detections) -> list[MatchEvent]:
         """Add one frame's faces (from :class:`FaceAnalyzer`, with ``tracker_id`` set)."""
+        now = time.monotonic()
+        if now - self._checked >= self.config.refresh_s:
+            self._checked = now
+            self.matcher.refresh()  # enrolments and removals reach a running worker
         if not len(faces):
             return []
         reasons = faces.data["skip_reason"]

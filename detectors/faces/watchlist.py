@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
     entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
     model TEXT NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS photos (
     id INTEGER PRIMARY KEY,
     entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
@@ -146,6 +147,7 @@ class WatchlistStore:
                 )
                 if cur.rowcount:
                     db.execute("VACUUM")
+        self._changed(ref.id)
         return self.get_list(ref.id)
 
     def lists(self) -> list[ListInfo]:
@@ -170,6 +172,7 @@ class WatchlistStore:
         self.get_list(list_id)
         with self._db() as db:
             db.execute("UPDATE lists SET threshold = ? WHERE id = ?", (threshold, list_id))
+        self._changed(list_id)
 
     def remove_list(self, list_id: str) -> None:
         """Delete a list and every trace of every entry in it."""
@@ -177,7 +180,7 @@ class WatchlistStore:
         with self._db() as db:
             db.execute("DELETE FROM lists WHERE id = ?", (list_id,))
             db.execute("VACUUM")
-        self._drop_cache(list_id)
+        self._changed(list_id)
         log.info("watchlist %s removed", list_id)
 
     # --- entries ---
@@ -228,7 +231,7 @@ class WatchlistStore:
                     [(entry_id, fn, data) for fn, data in photos],
                 )
             db.execute("COMMIT")
-        self._drop_cache(list_id)
+        self._changed(list_id)
         log.info("watchlist %s: enrolled entry %d (%d embeddings)", list_id, entry_id, len(vecs))
         return entry_id
 
@@ -260,7 +263,7 @@ class WatchlistStore:
         with self._db() as db:
             db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
             db.execute("VACUUM")
-        self._drop_cache(list_id)
+        self._changed(list_id)
         log.info("watchlist %s: removed entry %d", list_id, entry_id)
 
     def _entry_id(self, list_id: str, name: str) -> int:
@@ -310,6 +313,20 @@ class WatchlistStore:
 
     def _cache_file(self, list_id: str, model: str) -> Path:
         return self.cache_dir / f"{list_id}.{model}.npz"
+
+    def generation(self) -> int:
+        """A counter bumped by every change, so other processes know to reload."""
+        with self._db() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _changed(self, list_id: str) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('generation', 1) "
+                "ON CONFLICT(key) DO UPDATE SET value = value + 1"
+            )
+        self._drop_cache(list_id)
 
     def _drop_cache(self, list_id: str) -> None:
         if self.cache_dir.is_dir():

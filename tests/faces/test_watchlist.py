@@ -164,3 +164,19 @@ def test_embeddings_and_photos_never_logged(
 def test_store_is_private_to_its_owner(store: WatchlistStore) -> None:
     assert store.db_path.stat().st_mode & 0o077 == 0
     assert store.root.stat().st_mode & 0o077 == 0
+
+
+def test_running_matcher_sees_enrolments_and_removals(store: WatchlistStore) -> None:
+    matcher = WatchlistMatcher.from_store(store, MODEL)
+    other = WatchlistStore(store.root.parent)  # e.g. the CLI, in another process
+    assert matcher.match(_vec(7)[0]) is None
+    assert not matcher.refresh()  # nothing changed: no reload
+    other.add_entry("poi", "New", _vec(7), model=MODEL)
+    assert matcher.refresh()
+    hit = matcher.match(_vec(7)[0])
+    assert hit is not None and hit.name == "New"
+    other.remove_entry("poi", "New")
+    assert matcher.refresh()
+    assert matcher.match(_vec(7)[0]) is None  # gone from the worker's memory too
+    other.set_threshold("residents", 0.99)
+    assert matcher.refresh()

@@ -158,3 +158,31 @@ def test_calibrate_applies_a_threshold(shared_data: Path, tmp_path: Path) -> Non
     assert f"threshold={thr:.4f}" in out
     code, out = _run("faces", "calibrate", str(tmp_path / "nowhere"))
     assert code == 1 and "labels.csv" in out
+
+
+def test_enroll_with_own_onnx_embedder(tmp_path: Path, one_face: NDArray[np.uint8]) -> None:
+    from tests.faces.test_embedder import _channel_mean_model
+
+    model = tmp_path / "mine.onnx"
+    _channel_mean_model(model)
+    photo = tmp_path / "p.jpg"
+    cv2.imwrite(str(photo), one_face)
+    data = str(tmp_path / "data")
+    code, out = _run(
+        "faces", "enroll", "poi", "A", str(photo), "--onnx-model", str(model), "--data-dir", data
+    )
+    assert code == 0, out
+    code, out = _run("faces", "list", "poi", "--data-dir", data)
+    assert out.startswith("A\t1 embedding(s)")
+    code, out = _run(
+        "faces",
+        "enroll",
+        "poi",
+        "B",
+        str(photo),
+        "--onnx-model",
+        str(tmp_path / "no.onnx"),
+        "--data-dir",
+        data,
+    )
+    assert code == 1 and "no.onnx" in out

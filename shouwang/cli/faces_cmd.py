@@ -108,6 +108,12 @@ def enroll(
                     id=list_id, kind=kind or "persons_of_interest", store_photos=store_photos
                 )
             )
+        elif kind is not None or store_photos:
+            typer.echo(
+                f"note: list {list_id!r} exists; --kind/--store-photos only apply to a new "
+                "list (use --site to change its settings)",
+                err=True,
+            )
         entry = enrol(store, _analyzer(onnx_model), list_id, name, photos)
     except (ModelError, ConfigError, ValueError) as exc:
         raise _fail(exc) from None

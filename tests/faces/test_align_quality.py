@@ -110,3 +110,15 @@ def test_analyzer_columns(analyzer: FaceAnalyzer, zidane: NDArray[np.uint8]) -> 
         r in {"", "profile", "pitched", "small", "blurred", "edge"}
         for r in faces.data["skip_reason"]
     )
+
+
+def test_turned_face_is_skipped_as_profile(
+    detector: CenterFaceDetector, zidane: NDArray[np.uint8]
+) -> None:
+    faces = detector.detect(zidane)
+    left = int(np.argmin(faces.xyxy[:, 0]))  # the man on the left looks down and aside
+    q = QualityGate().assess(
+        zidane, faces.xyxy[left], faces.data["landmarks"][left], float(faces.confidence[left])
+    )
+    assert q.reason == "profile"
+    assert abs(q.yaw) > QualityGate().config.max_yaw

@@ -297,9 +297,12 @@ class WatchlistStore:
                 ).fetchall()
             labels = np.array([r[0] for r in rows], dtype=np.int64)
             dims = {int(r[1]) for r in rows}
-            dim = dims.pop() if len(dims) == 1 else 0
-            if len(dims):
-                raise WatchlistError(f"watchlist {list_id!r}: mixed dims for model {model!r}")
+            if len(dims) > 1:
+                raise WatchlistError(
+                    f"watchlist {list_id!r}: embeddings of model {model!r} have different "
+                    f"sizes {sorted(dims)}; re-enrol the list"
+                )
+            dim = dims.pop() if dims else 0
             mat = np.array([np.frombuffer(r[2], dtype=np.float32) for r in rows]).reshape(
                 len(rows), dim
             )

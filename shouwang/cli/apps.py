@@ -40,8 +40,16 @@ alerts_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+faces_app = typer.Typer(
+    help=(
+        "Face watchlists: enrol people from photos, list, remove every trace, and "
+        "calibrate match thresholds on labelled photos."
+    ),
+    no_args_is_help=True,
+)
 
 app.add_typer(config_app, name="config")
 app.add_typer(streams_app, name="streams")
 app.add_typer(eval_app, name="eval")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(faces_app, name="faces")

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "config_cmd",
     "alerts_cmd",
     "bench_cmd",
+    "faces_cmd",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"shouwang.cli.{_name}")

@@ -1,0 +1,329 @@
+"""Accuracy and speed on a labelled face folder (the ``labels.csv`` format of shared/data).
+
+``labels.csv`` columns: ``file,person,source,n_faces,license,notes``; ``person`` is an
+identity key, several joined by ``|`` for group shots, or ``unknown_many``; ``notes`` may
+hold ``duplicate_photo_of=<file>`` for re-encodings/crops of another photo.
+
+Protocols (deterministic, nothing depends on file names beyond the labels):
+
+- Photos: rows with one face and one person. The subject is the largest detected face.
+  A photo whose subject is missed or fails the quality gate has no embedding (a
+  "failure to extract"); it counts as a miss when it should have matched.
+- Enrolment photo of a person: their first usable photo in ``labels.csv`` order.
+- Verification: every pair of usable photos (or the ``--pairs`` CSV: ``file_a,file_b,same``),
+  except pairs where one photo is a duplicate of the other or both copy the same photo.
+  Accuracy is at the embedder's default threshold (not fitted to the data).
+- Open-set identification, leave-one-identity-out: in turn, each person is held out
+  (never enrolled) while every other person is enrolled with one photo. Probes: the
+  enrolled people's other photos (mated; duplicates of their enrolment photo are left
+  out) and all photos of the held-out person plus faces in group shots of people who are
+  never enrolled (non-mated, strangers). The threshold is set on the stranger scores to
+  the requested FPIR; FNIR is the share of mated probes not returned as the right
+  person at that threshold (wrong person, below threshold, or no face).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no stubs
+
+from detectors.faces.analyzer import ACCEPTED, FaceAnalyzer
+from detectors.faces.errors import FaceError
+from detectors.faces.photos import read_photo
+from detectors.faces.watchlist import DEFAULT_THRESHOLDS, FALLBACK_THRESHOLD
+
+UNKNOWN = "unknown_many"
+_DUP_KEY = "duplicate_photo_of="
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRow:
+    """One row of ``labels.csv``."""
+
+    file: str
+    persons: tuple[str, ...]
+    n_faces: int
+    duplicate_of: str | None
+
+
+@dataclass(slots=True)
+class Embedded:
+    """What the pipeline made of one labelled image."""
+
+    row: LabelRow
+    vectors: NDArray[np.float32]  # (m, dim) accepted faces, largest first
+    subject_reason: str | None = None  # why the subject has no embedding, if so
+    faces_found: int = 0
+
+
+@dataclass(slots=True)
+class Latency:
+    """Per-call timings in milliseconds."""
+
+    detect: list[float] = field(default_factory=list)
+    embed_per_face: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        def stats(xs: list[float], name: str) -> dict[str, float]:
+            if not xs:
+                return {}
+            a = np.asarray(xs)
+            return {
+                f"{name}_median": round(float(np.median(a)), 2),
+                f"{name}_p90": round(float(np.percentile(a, 90)), 2),
+            }
+
+        return {
+            **stats(self.detect, "detection_per_frame"),
+            **stats(self.embed_per_face, "embedding_per_face"),
+        }
+
+
+def read_labels(root: Path) -> list[LabelRow]:
+    """Parse ``root/labels.csv``; :class:`FaceError` naming the file and line otherwise."""
+    path = root / "labels.csv"
+    if not path.is_file():
+        raise FaceError(f"{path}: not found; expected a labels.csv (file,person,...,n_faces)")
+    rows = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for line, rec in enumerate(csv.DictReader(fh), start=2):
+            try:
+                file, person, n = rec["file"], rec["person"], int(rec["n_faces"] or 0)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise FaceError(f"{path}:{line}: bad row ({exc})") from None
+            notes = rec.get("notes") or ""
+            dup = None
+            for part in notes.replace(";", " ").split():
+                if part.startswith(_DUP_KEY):
+                    dup = part[len(_DUP_KEY) :]
+            persons = tuple(p for p in person.split("|") if p)
+            rows.append(LabelRow(file, persons, n, dup))
+    return rows
+
+
+def embed_rows(
+    root: Path, rows: Iterable[LabelRow], analyzer: FaceAnalyzer, *, progress: bool = True
+) -> tuple[list[Embedded], Latency]:
+    """Run detection, quality gate and embedding on every still image in ``rows``."""
+    rows = [r for r in rows if Path(r.file).suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp"}]
+    out, lat = [], Latency()
+    for row in tqdm(rows, desc="faces", unit="img", disable=not progress, leave=False):
+        image, _ = read_photo(root / row.file)
+        t0 = time.perf_counter()
+        faces = analyzer.detect_photo(image)
+        t1 = time.perf_counter()
+        faces = analyzer.describe(image, faces)
+        t2 = time.perf_counter()
+        lat.detect.append((t1 - t0) * 1000)
+        ok = faces.data["skip_reason"] == ACCEPTED
+        if ok.any():
+            lat.embed_per_face.append((t2 - t1) * 1000 / int(ok.sum()))
+        order = np.argsort(-faces.area, kind="stable")
+        reason = None
+        if not len(faces):
+            reason = "no_face"
+        elif not ok[order[0]]:
+            reason = str(faces.data["skip_reason"][order[0]])
+        vecs = faces.data["embedding"][order][ok[order]]
+        out.append(Embedded(row, np.asarray(vecs, dtype=np.float32), reason, len(faces)))
+    return out, lat
+
+
+def _singles(items: list[Embedded]) -> list[Embedded]:
+    return [e for e in items if e.row.n_faces == 1 and len(e.row.persons) == 1]
+
+
+def _subject(e: Embedded) -> NDArray[np.float32] | None:
+    return e.vectors[0] if e.subject_reason is None and len(e.vectors) else None
+
+
+def _related(a: LabelRow, b: LabelRow) -> bool:
+    """Same photo re-encoded or cropped: never a fair pair."""
+    return (
+        a.duplicate_of == b.file
+        or b.duplicate_of == a.file
+        or (a.duplicate_of is not None and a.duplicate_of == b.duplicate_of)
+    )
+
+
+def tar_at_far(gen: NDArray[np.float64], imp: NDArray[np.float64], far: float) -> float:
+    """True-accept rate at the threshold that lets at most ``far`` of impostors through."""
+    if not len(gen) or not len(imp):
+        return float("nan")
+    thr = threshold_at_rate(imp, far)
+    return float((gen >= thr).mean())
+
+
+def threshold_at_rate(negatives: NDArray[np.float64], rate: float) -> float:
+    """Lowest threshold with at most ``rate`` of ``negatives`` at or above it."""
+    if not len(negatives):
+        return float("nan")
+    s = np.sort(np.asarray(negatives, dtype=np.float64))[::-1]
+    allowed = int(np.floor(rate * len(s)))
+    if allowed >= len(s):
+        return float(s[-1])
+    return float(np.nextafter(s[allowed], np.inf))
+
+
+def verification(
+    items: list[Embedded], threshold: float, pairs: list[tuple[str, str, bool]] | None = None
+) -> dict[str, Any]:
+    """Same/different decisions on pairs of photos."""
+    by_file = {e.row.file: e for e in items}
+    if pairs is None:
+        singles = _singles(items)
+        pairs = [
+            (a.row.file, b.row.file, a.row.persons == b.row.persons)
+            for i, a in enumerate(singles)
+            for b in singles[i + 1 :]
+            if not _related(a.row, b.row)
+        ]
+    gen: list[float] = []
+    imp: list[float] = []
+    correct = failed = 0
+    for fa, fb, same in pairs:
+        if fa not in by_file or fb not in by_file:
+            raise FaceError(f"pairs: {fa if fa not in by_file else fb} is not in labels.csv")
+        va, vb = _subject(by_file[fa]), _subject(by_file[fb])
+        sim = float(va @ vb) if va is not None and vb is not None else -1.0
+        failed += int(va is None or vb is None)
+        (gen if same else imp).append(sim)
+        correct += int((sim >= threshold) == same)
+    g, m = np.asarray(gen), np.asarray(imp)
+    return {
+        "verification_accuracy": round(correct / max(len(pairs), 1), 4),
+        "verification_threshold": threshold,
+        "tar_at_far_1e-2": round(tar_at_far(g, m, 1e-2), 4),
+        "tar_at_far_1e-3": round(tar_at_far(g, m, 1e-3), 4),
+        "n_genuine_pairs": len(g),
+        "n_impostor_pairs": len(m),
+        "n_pairs_without_face": failed,  # counted as "different" (FRVT convention)
+    }
+
+
+def identification_scores(
+    items: list[Embedded],
+) -> tuple[list[tuple[float, bool]], list[float]]:
+    """Leave-one-identity-out searches (see the module doc).
+
+    Returns:
+        Mated searches as (similarity of the top hit, top hit is the right person) —
+        a failed extraction is (-1, False) — and the top similarity of every stranger
+        search.
+    """
+    singles = _singles(items)
+    people = sorted({e.row.persons[0] for e in singles})
+    enrol: dict[str, Embedded] = {}
+    for e in singles:
+        p = e.row.persons[0]
+        if p not in enrol and _subject(e) is not None:
+            enrol[p] = e
+    outsiders = [
+        e
+        for e in items
+        if e.row not in {s.row for s in singles}
+        and e.row.persons
+        and UNKNOWN not in e.row.persons
+        and not set(e.row.persons) & set(people)
+    ]
+    mated: list[tuple[float, bool]] = []
+    strangers: list[float] = []
+    for held_out in people:
+        gallery = [(p, e) for p, e in enrol.items() if p != held_out]
+        if not gallery:
+            continue
+        names = [p for p, _ in gallery]
+        mat = np.stack([_subject(e) for _, e in gallery])  # type: ignore[misc]
+        for e in singles:
+            p = e.row.persons[0]
+            v = _subject(e)
+            if p == held_out:
+                if v is not None:
+                    strangers.append(float((mat @ v).max()))
+                continue
+            ref = enrol.get(p)
+            if ref is None or ref is e or _related(ref.row, e.row):
+                continue
+            if v is None:
+                mated.append((-1.0, False))
+                continue
+            sims = mat @ v
+            top = int(np.argmax(sims))
+            mated.append((float(sims[top]), names[top] == p))
+        for e in outsiders:
+            strangers.extend(float((mat @ v).max()) for v in e.vectors)
+    return mated, strangers
+
+
+def identification(items: list[Embedded], fpir: float) -> dict[str, Any]:
+    """FNIR at the threshold that gives ``fpir`` on strangers."""
+    mated, strangers = identification_scores(items)
+    s = np.asarray(strangers, dtype=np.float64)
+    thr = threshold_at_rate(s, fpir)
+    hits = [ok and sim >= thr for sim, ok in mated]
+    return {
+        f"fnir_at_fpir_{fpir:g}": round(1 - float(np.mean(hits)), 4) if mated else float("nan"),
+        "fpir": round(float((s >= thr).mean()), 4) if len(s) else float("nan"),
+        "identification_threshold": round(thr, 4),
+        "n_probes": len(mated) + len(strangers),
+        "n_mated_probes": len(mated),
+        "n_stranger_probes": len(strangers),
+        "rank1_accuracy": round(float(np.mean([ok for _, ok in mated])), 4) if mated else None,
+    }
+
+
+def read_pairs(path: Path) -> list[tuple[str, str, bool]]:
+    """A pairs CSV: ``file_a,file_b,same`` with ``same`` 1/0 (or true/false)."""
+    pairs = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for line, rec in enumerate(csv.DictReader(fh), start=2):
+            try:
+                same = str(rec["same"]).strip().lower() in {"1", "true", "yes"}
+                pairs.append((rec["file_a"], rec["file_b"], same))
+            except KeyError as exc:
+                raise FaceError(f"{path}:{line}: missing column {exc}") from None
+    return pairs
+
+
+def evaluate(
+    root: Path,
+    analyzer: FaceAnalyzer,
+    *,
+    pairs: Path | None = None,
+    fpir: float = 0.01,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Every figure of ``shouwang eval faces`` as one JSON-ready dict."""
+    rows = read_labels(root)
+    items, lat = embed_rows(root, rows, analyzer, progress=progress)
+    thr = DEFAULT_THRESHOLDS.get(analyzer.embedder.name, FALLBACK_THRESHOLD)
+    reasons: dict[str, int] = {}
+    for e in _singles(items):
+        if e.subject_reason:
+            reasons[e.subject_reason] = reasons.get(e.subject_reason, 0) + 1
+    return {
+        "dataset": str(root),
+        "embedder": analyzer.embedder.name,
+        "n_images": len(items),
+        "failures_to_extract": reasons,
+        **verification(items, thr, read_pairs(pairs) if pairs else None),
+        **identification(items, fpir),
+        "latency_ms": lat.summary(),
+    }
+
+
+def calibrate(root: Path, analyzer: FaceAnalyzer, fpir: float, *, progress: bool = True) -> float:
+    """The threshold that gives ``fpir`` false alarms on the folder's strangers."""
+    items, _ = embed_rows(root, read_labels(root), analyzer, progress=progress)
+    _, strangers = identification_scores(items)
+    if not strangers:
+        raise FaceError(f"{root}: no stranger probes; need at least two labelled people")
+    return threshold_at_rate(np.asarray(strangers, dtype=np.float64), fpir)

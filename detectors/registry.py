@@ -157,7 +157,12 @@ def model_path(name: str, *, verify: bool = True) -> Path:
         ModelError: unknown name, missing file (naming the package to install or the path
             to fill), or a SHA-256 mismatch naming the file.
     """
-    spec = get_spec(name)
+    return spec_path(get_spec(name), verify=verify)
+
+
+def spec_path(spec: ModelSpec, *, verify: bool = True) -> Path:
+    """Like :func:`model_path`, for a spec that need not be registered (tests, plugins)."""
+    name = spec.name
     if isinstance(spec.source, ConvertedSource):
         # Converted on first use (or by `shouwang models prepare`); imported here because
         # the converter itself resolves its source files through this module.

@@ -211,10 +211,11 @@ def _layout(
         )
     if kind == "yolov4":
         return "yolov4", out.name, shape[2] - 5 if isinstance(shape[2], int) else None
-    if isinstance(shape[1], int) and isinstance(shape[2], int) and shape[1] > shape[2]:
+    n_names = len(_names(meta, None))
+    if n_names and isinstance(shape[1], int) and shape[1] != 4 + n_names:
         raise ModelError(
-            f"{source}: output {out.name!r} has shape {shape}, which looks transposed; "
-            "expected ultralytics' (batch, 4 + classes, boxes)"
+            f"{source}: output {out.name!r} has shape {shape} but the model names {n_names} "
+            f"classes; expected ultralytics' (batch, 4 + {n_names}, boxes)"
         )
     return "ultralytics", out.name, shape[1] - 4 if isinstance(shape[1], int) else None
 

@@ -129,6 +129,11 @@ class ObjectDetector:
         check_images(images)
         return letterbox(images, self.input_size, self._pad_batch)
 
+    def infer(self, blob: NDArray[np.float32]) -> NDArray[np.float32]:
+        """One ONNX Runtime call on a preprocessed blob; the raw model output."""
+        out: NDArray[np.float32] = self.session.run([self.output_name], {self.input_name: blob})[0]
+        return out
+
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
         """Detect objects in BGR frames; one :class:`Detections` per frame, in order.
 
@@ -143,8 +148,7 @@ class ObjectDetector:
         for start in range(0, len(images), self.batch):
             chunk = images[start : start + self.batch]
             blob, metas = letterbox(chunk, self.input_size, self._pad_batch)
-            out = self.session.run([self.output_name], {self.input_name: blob})[0]
-            results.extend(self.postprocess(out, metas))
+            results.extend(self.postprocess(self.infer(blob), metas))
         return results
 
     def postprocess(self, out: NDArray[np.float32], metas: list[Any]) -> list[Detections]:

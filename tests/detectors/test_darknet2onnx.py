@@ -142,6 +142,7 @@ def test_bad_cfg_or_weights(case: str, cfg: str, extra: int, short: int, message
         convert(cfg, weights)
 
 
+@pytest.mark.slow
 def test_cache_is_rebuilt_when_stale_or_corrupt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

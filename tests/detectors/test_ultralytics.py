@@ -118,3 +118,12 @@ def test_without_names_ids_are_the_names(tmp_path: Path) -> None:
     assert det.model_names == {0: "0", 1: "1", 2: "2"}
     frames: list[NDArray[np.uint8]] = [FRAME]
     assert det.detect(frames)[0].class_id.tolist() == EXPECTED_IDS
+
+
+def test_names_that_do_not_fit_the_output(tmp_path: Path) -> None:
+    path = build(tmp_path / "m.onnx", "batch", 64)
+    model = onnx.load(path)
+    helper.set_model_props(model, {"names": "{0: 'person', 1: 'car'}"})
+    onnx.save(model, path)
+    with pytest.raises(ModelError, match=r"names 2 classes; expected ultralytics' \(batch, 4 \+ 2"):
+        load_object_detector(ObjectDetectorConfig(model=str(path), classes=None))

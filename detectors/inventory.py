@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from detectors.darknet2onnx import Progress, cache_state
+from detectors.darknet2onnx import Progress
 from detectors.errors import ModelError
+from detectors.onnx_cache import cache_state
 from detectors.registry import (
     REGISTRY,
     ConvertedSource,

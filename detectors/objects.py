@@ -115,9 +115,11 @@ class ObjectDetector:
         wanted = [COCO_ALIASES.get(c, c) for c in wanted]
         unknown = [c for c in wanted if c not in by_name]
         if unknown:
+            known = list(self.model_names.values())
+            more = f" and {len(known) - 20} more" if len(known) > 20 else ""
             raise ModelError(
                 f"classes: {unknown} are not classes of {source}; it knows "
-                f"{', '.join(list(self.model_names.values())[:20])}..."
+                f"{', '.join(known[:20])}{more}"
             )
         self.class_ids = np.array(sorted(by_name[c] for c in wanted), np.int64)
         self.names = {int(i): self.model_names[int(i)] for i in self.class_ids}

@@ -166,7 +166,7 @@ def spec_path(spec: ModelSpec, *, verify: bool = True) -> Path:
     if isinstance(spec.source, ConvertedSource):
         # Converted on first use (or by `shouwang models prepare`); imported here because
         # the converter itself resolves its source files through this module.
-        from detectors.darknet2onnx import ensure_onnx
+        from detectors.onnx_cache import ensure_onnx
 
         return ensure_onnx(name)
     path = locate(spec)

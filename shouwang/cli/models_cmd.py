@@ -12,11 +12,11 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from detectors.darknet2onnx import ensure_onnx
 from detectors.detections import Detections
 from detectors.errors import ModelError
 from detectors.inventory import check_models, download, model_status
 from detectors.objects import ObjectDetector, ObjectDetectorConfig, load_object_detector
+from detectors.onnx_cache import ensure_onnx
 from detectors.registry import REGISTRY, ConvertedSource, UrlSource, get_spec
 from shouwang.cli.apps import app, models_app
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from detectors.darknet2onnx import ensure_onnx
 from detectors.objects import ObjectDetector, load_object_detector
+from detectors.onnx_cache import ensure_onnx
 
 
 @pytest.fixture(scope="session", autouse=True)

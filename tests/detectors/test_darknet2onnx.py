@@ -16,8 +16,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from detectors.darknet2onnx import cache_state, convert, ensure_onnx, parse_cfg
+from detectors.darknet2onnx import convert, parse_cfg
 from detectors.errors import ModelError
+from detectors.onnx_cache import cache_state, ensure_onnx
 from detectors.registry import get_spec
 
 NET = "[net]\nwidth=64\nheight=64\nchannels=3\n"

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from detectors.detections import Detections
 from detectors.errors import ModelError
-from detectors.registry import REGISTRY, get_spec, model_path
+from detectors.registry import REGISTRY, cache_dir, get_spec, model_path
 from detectors.runtime import Provider, create_session
 from detectors.yolo import (
     COCO_ALIASES,
@@ -175,7 +175,9 @@ def load_object_detector(cfg: ObjectDetectorConfig | None = None) -> ObjectDetec
     """
     cfg = cfg or ObjectDetectorConfig()
     path = _resolve(cfg.model)
-    session = create_session(path, provider=cfg.provider, threads=cfg.threads)
+    session = create_session(
+        path, provider=cfg.provider, threads=cfg.threads, cache_dir=cache_dir() / "tensorrt"
+    )
     return ObjectDetector(cfg, session, str(path))
 
 

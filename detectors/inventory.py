@@ -75,7 +75,7 @@ def model_status(spec: ModelSpec, *, verify: bool = True) -> ModelStatus:
             f"optional: `shouwang models prepare {spec.name}` with internet access",
         )
     try:
-        path = spec_path(spec, verify=True)
+        path = spec_path(spec, verify=True, rehash=True)
     except ModelError as exc:
         return ModelStatus(spec.name, "no", False, str(exc))
     what = "sha256 ok" if spec.sha256 else "present (no sha256 pinned)"

@@ -160,8 +160,12 @@ def model_path(name: str, *, verify: bool = True) -> Path:
     return spec_path(get_spec(name), verify=verify)
 
 
-def spec_path(spec: ModelSpec, *, verify: bool = True) -> Path:
-    """Like :func:`model_path`, for a spec that need not be registered (tests, plugins)."""
+def spec_path(spec: ModelSpec, *, verify: bool = True, rehash: bool = False) -> Path:
+    """Like :func:`model_path`, for a spec that need not be registered (tests, plugins).
+
+    A file's hash is remembered by (path, size, mtime); ``rehash`` ignores that memory,
+    as ``shouwang models check`` does.
+    """
     name = spec.name
     if isinstance(spec.source, ConvertedSource):
         # Converted on first use (or by `shouwang models prepare`); imported here because
@@ -187,7 +191,7 @@ def spec_path(spec: ModelSpec, *, verify: bool = True) -> Path:
     if verify and spec.sha256:
         st = path.stat()
         key = (str(path), st.st_size, st.st_mtime_ns)
-        digest = _verified.get(key) or sha256_file(path)
+        digest = (None if rehash else _verified.get(key)) or sha256_file(path)
         if digest != spec.sha256:
             raise ModelError(
                 f"model {name!r}: hash mismatch for {path}: expected sha256 {spec.sha256}, "

@@ -23,7 +23,6 @@ leaky/linear/relu/logistic/mish), ``[route]`` (several layers, ``groups``/``grou
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from detectors.errors import ModelError
 
-log = logging.getLogger(__name__)
 
 #: Bumped whenever the graph this module builds changes, so cached files are rebuilt.
 CONVERTER_VERSION = 1

@@ -34,7 +34,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from detectors.errors import ModelError
 
-
 #: Bumped whenever the graph this module builds changes, so cached files are rebuilt.
 CONVERTER_VERSION = 1
 OPSET = 17

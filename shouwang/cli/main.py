@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "alerts_cmd",
     "bench_cmd",
     "faces_cmd",
+    "models_cmd",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"shouwang.cli.{_name}")

@@ -1,0 +1,81 @@
+"""Person recall and precision of the object detector on PETS09-S2L1, per input size.
+
+Not a test: a measurement for docs/detectors.md (what each ``input_size`` buys on small
+pedestrians). Every 5th frame, IoU >= 0.5, one-to-one matching (Hungarian)::
+
+    .venv/bin/python -m tests.bench.pets_person_recall 416,608,640 0.25,0.1
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
+
+from detectors.objects import ObjectDetectorConfig, load_object_detector
+from tests.conftest import SHARED_DATA
+
+STEP = 5
+
+
+def iou(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Pairwise IoU of xyxy boxes."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter), np.float32)
+
+
+def main(sizes: list[int], confs: list[float], root: Path = SHARED_DATA / "video") -> None:
+    """Print one line per (size, threshold)."""
+    gt = np.loadtxt(root / "gt" / "PETS09-S2L1_gt.txt", delimiter=",")
+    cap = cv2.VideoCapture(str(next(root.glob("*.avi"))))
+    frames: dict[int, NDArray[np.uint8]] = {}
+    index = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        index += 1
+        if index % STEP == 1:
+            frames[index] = np.asarray(frame, np.uint8)
+    keys = sorted(frames)
+    for size in sizes:
+        for conf in confs:
+            cfg = ObjectDetectorConfig(input_size=size, conf_threshold=conf, classes=["person"])
+            detector = load_object_detector(cfg)
+            tp = fp = fn = 0
+            start = time.perf_counter()
+            for s in range(0, len(keys), 8):
+                chunk = keys[s : s + 8]
+                for k, d in zip(chunk, detector.detect([frames[k] for k in chunk]), strict=True):
+                    g = gt[gt[:, 0] == k][:, 2:6].astype(np.float32)
+                    g[:, 2:] += g[:, :2]
+                    hits = 0
+                    if len(d) and len(g):
+                        m = iou(d.xyxy, g)
+                        r, c = linear_sum_assignment(-m)
+                        hits = int((m[r, c] >= 0.5).sum())
+                    tp, fp, fn = tp + hits, fp + len(d) - hits, fn + len(g) - hits
+            fps = len(keys) / (time.perf_counter() - start)
+            print(
+                f"input {size} conf {conf}: recall {tp / (tp + fn):.3f} precision "
+                f"{tp / max(tp + fp, 1):.3f} ({tp + fn} boxes, {len(keys)} frames, {fps:.1f} fps)",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main(
+        [int(v) for v in sys.argv[1].split(",")] if len(sys.argv) > 1 else [416],
+        [float(v) for v in sys.argv[2].split(",")] if len(sys.argv) > 2 else [0.25],
+    )

@@ -187,15 +187,17 @@ class DecodingSource:
     def stop(self, timeout: float | None = None) -> bool:
         """Ask the thread to end and wait for it.
 
-        A read blocked inside FFmpeg ends within ``read_timeout_s``, so the default wait is
-        that plus a second. Returns False if the thread is still running after ``timeout``.
+        A call blocked inside FFmpeg returns within ``read_timeout_s`` (reading) or
+        ``open_timeout_s`` (connecting), so the default wait is the longer plus a second.
+        Returns False if the thread is still running after ``timeout``.
         """
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         if self._thread is None:
             return True
-        wait = self.options.read_timeout_s + 1.0 if timeout is None else timeout
+        o = self.options
+        wait = max(o.read_timeout_s, o.open_timeout_s) + 1.0 if timeout is None else timeout
         self._thread.join(max(0.0, wait))
         return not self._thread.is_alive()
 
@@ -322,6 +324,9 @@ class DecodingSource:
                 _close_quietly(container)
             failures = 0 if self._decoded > before else failures + 1
             if outcome == "stopped" or self._stop.is_set():
+                return
+            if outcome == "lost" and not self.live:
+                self._set_state(State.FAILED)  # a file that breaks mid-way stays broken
                 return
             if outcome == "eof" and not self.live:
                 if self.options.loop and self._decoded > before:

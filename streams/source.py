@@ -491,9 +491,11 @@ class DecodingSource:
     def _error(self, message: str) -> None:
         message = self._redact(message)
         with self._cond:
+            repeated = message == self._last_error
             self._last_error = message
         self._m_errors.inc()
-        log.warning("%s", message)
+        # a camera that stays down would otherwise log the same line at every retry
+        log.log(logging.DEBUG if repeated else logging.WARNING, "%s", message)
 
     def _describe(self, what: str, exc: BaseException) -> str:
         """A redacted one-line message for an FFmpeg error."""

@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 import os
 
-from shouwang.cli import config_cmd  # noqa: F401  (registers commands)
+from shouwang.cli import (  # noqa: F401  (registers commands)
+    config_cmd,
+    demo_cmd,
+    run_cmd,
+    streams_cmd,
+)
 from shouwang.cli.apps import app
 
 __all__ = ["app", "main"]

@@ -75,7 +75,7 @@ def test_frames_arrive_in_order_with_plausible_timestamps(
 
 @pytest.mark.slow
 def test_killed_server_is_noticed_and_frames_return_within_2s_of_its_return(
-    own_rtsp_server: RtspServer, registry: CollectorRegistry, record_property: object
+    own_rtsp_server: RtspServer, registry: CollectorRegistry, request: pytest.FixtureRequest
 ) -> None:
     with rtsp(own_rtsp_server.url(), registry, read_timeout_s=2.0) as src:
         assert len(drain(src, 1.0)) > 10
@@ -92,8 +92,9 @@ def test_killed_server_is_noticed_and_frames_return_within_2s_of_its_return(
             assert time.monotonic() - back < 3.0, "no frame from the restarted server"
         recovered = time.monotonic() - back
         h = src.health()
-    record_property("noticed_s", round(noticed, 3))  # type: ignore[operator]
-    record_property("recovered_s", round(recovered, 3))  # type: ignore[operator]
+    # measured, reported (pytest -s, or the junit XML), not asserted beyond the 2 s goal
+    request.node.user_properties += [("noticed_s", noticed), ("recovered_s", recovered)]
+    print(f"kill noticed after {noticed:.3f} s; frames back {recovered:.3f} s after restart")
     assert recovered < 2.0, f"frames came back {recovered:.2f} s after the server"
     assert h.state is State.STREAMING
     assert h.reconnects == 1

@@ -145,9 +145,15 @@ def test_ingest_vs_raw_decode(
         raw = expected / statistics.median(raw_times)
         results[f"raw x{n} frames/s"] = raw
         results[f"source x{n} frames/s"] = ours
+        st = benchmark.stats.stats
         benchmark.extra_info.update(
             raw_fps_median=round(raw, 1),
+            raw_fps_range=[
+                round(expected / max(raw_times), 1),
+                round(expected / min(raw_times), 1),
+            ],
             source_fps_median=round(ours, 1),
+            source_fps_range=[round(expected / st.max, 1), round(expected / st.min, 1)],
             ratio=round(ours / raw, 3),
         )
 

@@ -5,6 +5,7 @@ newest frame, ``health()``, ``stop()``. :func:`open_source` picks the implementa
 URL; :func:`open_site_sources` opens every enabled camera of a site file.
 """
 
+from streams.contract import Source
 from streams.errors import StreamEnded, StreamError
 from streams.factory import SourceGroup, open_site_sources, open_source
 from streams.file import FileSource
@@ -13,7 +14,7 @@ from streams.health import Health, State, StreamMetrics
 from streams.options import SourceOptions
 from streams.redact import Redactor, redact_url
 from streams.rtsp import RtspSource
-from streams.source import DecodingSource, Source
+from streams.source import DecodingSource
 
 __all__ = [
     "DecodingSource",

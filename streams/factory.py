@@ -12,13 +12,13 @@ from prometheus_client import CollectorRegistry
 
 from shouwang.config.loader import resolve_url
 from shouwang.config.site import Site
+from streams.contract import Source
 from streams.errors import StreamError
 from streams.file import FileSource
 from streams.health import Health
 from streams.options import SourceOptions
 from streams.redact import redact_url
 from streams.rtsp import RtspSource
-from streams.source import Source
 
 
 def open_source(

@@ -1,4 +1,4 @@
-"""The ``Source`` contract and the decoding thread shared by RTSP and file sources.
+"""The decoding thread shared by RTSP and file sources.
 
 One thread per source opens the stream, demuxes, decodes and publishes the newest frame
 into a one-frame slot. ``read()`` takes it from there: a slow reader gets the newest
@@ -16,7 +16,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, Self, cast, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Literal, Self, cast
 
 import av
 import av.error
@@ -41,51 +41,6 @@ log = logging.getLogger(__name__)
 # Consecutive undecodable packets tolerated before the stream counts as broken.
 _MAX_DECODE_ERRORS = 50
 Outcome = Literal["eof", "stopped", "lost"]
-
-
-@runtime_checkable
-class Source(Protocol):
-    """A camera as the pipeline sees it.
-
-    Example:
-        >>> with open_source("gate", "rtsp://cam/101") as src:  # doctest: +SKIP
-        ...     frame = src.read(timeout=1.0)  # newest frame, or None after 1 s
-    """
-
-    @property
-    def camera_id(self) -> str:
-        """The site's camera id."""
-        ...
-
-    def start(self) -> None:
-        """Start the decoding thread; returns at once (connection happens in the thread)."""
-        ...
-
-    def stop(self, timeout: float | None = None) -> bool:
-        """Stop the thread; True when it has ended within ``timeout`` seconds."""
-        ...
-
-    def read(self, timeout: float) -> Frame | None:
-        """The newest frame not yet returned, waiting up to ``timeout`` s; None if none came.
-
-        Raises:
-            StreamError: the source has failed for good (the message says why).
-            StreamEnded: the source was stopped or its file ended.
-        """
-        ...
-
-    def health(self) -> Health:
-        """A snapshot of the source's state and counters."""
-        ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +83,9 @@ def test_killed_server_is_noticed_and_frames_return_within_2s_of_its_return(
         own_rtsp_server.kill()
         noticed = wait_for(lambda: src.health().state is State.RECONNECTING, 2.0)
         assert src.health().state is State.RECONNECTING
+        state = {"camera": "gate", "shouwang_stream_state": "reconnecting"}
+        assert registry.get_sample_value("shouwang_stream_state", state) == 1
+        assert registry.get_sample_value("shouwang_stream_up", {"camera": "gate"}) == 0
         time.sleep(1.5)  # down long enough for a few failed attempts (backoff grows)
         assert src.health().state is State.RECONNECTING
         assert "Connection refused" in (src.health().last_error or "")
@@ -164,7 +168,7 @@ def test_wrong_path_or_port_fails_with_a_clear_redacted_error(
         with pytest.raises(StreamError) as info:
             src.read(timeout=10.0)
         h = src.health()
-    text = str(info.value)
+    text = "".join(traceback.format_exception(info.value))  # as a log's traceback shows it
     assert message in text
     assert f"rtsp://***@127.0.0.1:{p}/{path}" in text  # names what failed ...
     assert "gate" in text

@@ -25,6 +25,7 @@ from typing import Annotated
 
 import typer
 from prometheus_client import start_http_server
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -82,10 +83,11 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def health_table(health: Mapping[str, Health]) -> Table:
     """One row per camera: what `shouwang run` shows while it runs."""
-    table = Table(title="cameras", title_justify="left", expand=False)
-    for col in ("camera", "state", "size", "fps rx", "fps dec", "read", "drops", "reconn."):
-        table.add_column(col, justify="left" if col in ("camera", "state") else "right")
-    table.add_column("last error", overflow="fold", max_width=60)
+    table = Table(title="cameras", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("camera", "state", "size", "rx/s", "dec/s", "read", "drops", "reconn"):
+        left = col in ("camera", "state")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
+    table.add_column("last error", overflow="fold", ratio=1)
     colours = {State.STREAMING: "green", State.FAILED: "red", State.RECONNECTING: "yellow"}
     for cam, h in health.items():
         table.add_row(

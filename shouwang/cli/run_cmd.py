@@ -122,6 +122,9 @@ def run_site(
     console = console or Console(stderr=True)
     stop = threading.Event()
     sources = open_site_sources(site, site_dir)
+    if not sources:
+        console.print("no enabled cameras in the site: nothing to run")
+        return {}
     if metrics_port:
         start_http_server(metrics_port)
         console.print(f"metrics on http://0.0.0.0:{metrics_port}/metrics")
@@ -147,7 +150,10 @@ def _watch(
     """Show the health table until ``stop`` or the deadline; live on a terminal."""
 
     def done() -> bool:
-        return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
+        if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
+            return True
+        # nothing left to watch: every camera gave up (files that cannot be read)
+        return all(h.state is State.FAILED for h in sources.health().values())
 
     if console.is_terminal:
         with Live(health_table(sources.health()), console=console, auto_refresh=False) as live:

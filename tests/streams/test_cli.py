@@ -131,3 +131,17 @@ def test_demo_prepare_skips_existing_clips(tmp_path: Path) -> None:
     paths = prepare(tmp_path, show_progress=False)
     assert sorted(p.name for p in paths) == ["b3-entrance.mp4", "north-gate.mp4"]
     assert all(p.read_bytes() == b"already here" for p in paths)
+
+
+def test_run_ends_early_when_every_camera_failed(
+    tmp_path: Path, clips: dict[str, Path], repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo_root)
+    site = _site_file(tmp_path, clips["long"])
+    env = {"TEST_CLIP": str(tmp_path / "gone.mp4")}
+    t = time.monotonic()
+    result = runner.invoke(app, ["run", str(site), "--for", "30", "--metrics-port", "0"], env=env)
+    assert result.exit_code == 1
+    assert time.monotonic() - t < 10
+    assert "camera north-gate: video file not found" in result.output
+    assert "gone.mp4" in result.output

@@ -35,7 +35,10 @@ from shouwang.demo import SHOTS, compose
 from streams import SourceOptions, StreamEnded, open_source
 from tests.streams.conftest import RtspServer, _gi_missing
 
-pytestmark = pytest.mark.bench
+pytestmark = [
+    pytest.mark.bench,
+    pytest.mark.slow,
+]  # each case runs for seconds even as a smoke test
 
 CLIP_SECONDS = 8.0
 STREAMS = 8

@@ -26,6 +26,10 @@ config_app = typer.Typer(
     no_args_is_help=True,
 )
 streams_app = typer.Typer(help="Inspect camera streams.", no_args_is_help=True)
+demo_app = typer.Typer(
+    help="The built-in demo site: footage made from real photos shipped with the models.",
+    no_args_is_help=True,
+)
 eval_app = typer.Typer(
     help=(
         "Measure accuracy on labelled media (the labels.csv formats of ../shared/data); "
@@ -57,6 +61,7 @@ models_app = typer.Typer(
 
 app.add_typer(config_app, name="config")
 app.add_typer(streams_app, name="streams")
+app.add_typer(demo_app, name="demo")
 app.add_typer(eval_app, name="eval")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(faces_app, name="faces")

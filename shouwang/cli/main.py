@@ -17,6 +17,9 @@ COMMAND_MODULES = (
     "bench_cmd",
     "faces_cmd",
     "models_cmd",
+    "demo_cmd",
+    "run_cmd",
+    "streams_cmd",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"shouwang.cli.{_name}")

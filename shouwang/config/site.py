@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import time
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shouwang.config.common import Identifier as Identifier
+from shouwang.config.common import Schedule as Schedule
+from shouwang.config.rules import Rule
 from shouwang.geo import LocalPlane, apply_homography, fit_homography
 
-Identifier = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
-        description="lower-case letters, digits, '-' and '_'; used in keys, metrics and URLs",
-    ),
-]
 Latitude = Annotated[float, Field(ge=-90, le=90, description="WGS-84 latitude, degrees")]
 Longitude = Annotated[float, Field(ge=-180, le=180, description="WGS-84 longitude, degrees")]
 Pixel = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
@@ -149,35 +144,6 @@ def _degeneracy(pts: np.ndarray, unit: str) -> str | None:
     return None
 
 
-class Schedule(_Model):
-    """A daily time window in the site's time zone, e.g. ``"22:00-06:00"`` (wraps midnight)."""
-
-    start: time
-    end: time
-
-    @classmethod
-    def parse(cls, text: str) -> Schedule:
-        m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
-        if not m:
-            raise ValueError(f"schedule {text!r} is not of the form HH:MM-HH:MM, e.g. 22:00-06:00")
-        h1, m1, h2, m2 = (int(g) for g in m.groups())
-        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-            raise ValueError(f"schedule {text!r} has an hour or minute out of range")
-        end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
-        if time(h1, m1) == end:
-            raise ValueError(f"schedule {text!r} starts and ends at the same minute")
-        return cls(start=time(h1, m1), end=end)
-
-    def active(self, t: time) -> bool:
-        """Whether wall-clock time ``t`` falls inside the window."""
-        if self.start < self.end:
-            return self.start <= t < self.end
-        return t >= self.start or t < self.end
-
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
-
-
 class Zone(_Model):
     """A region (or a line) of one camera's view that rules refer to.
 
@@ -249,6 +215,9 @@ class Camera(_Model):
     zones: list[Zone] = Field(default_factory=list)
     plate_lists: list[Identifier] = Field(default_factory=list, description="plate list ids")
     watchlists: list[Identifier] = Field(default_factory=list, description="face watchlist ids")
+    rules: list[Rule] = Field(
+        default_factory=list, description="anomaly rules on this camera's tracks and zones"
+    )
 
     @field_validator("url", "detect_url")
     @classmethod
@@ -281,7 +250,40 @@ class Camera(_Model):
                     f"camera {self.id!r}: zone {z.id!r} is given in lat/lon but the camera has "
                     "no calibration to place it in the image"
                 )
+        self._check_rules()
         return self
+
+    def _check_rules(self) -> None:
+        zones = {z.id: z for z in self.zones}
+        rule_ids: set[str] = set()
+        for r in self.rules:
+            where = f"camera {self.id!r}, rule {r.id!r}"
+            if r.id in rule_ids:
+                raise ValueError(f"{where}: rule id {r.id!r} is used twice")
+            rule_ids.add(r.id)
+            zone = zones.get(r.zone)
+            if zone is None:
+                known = ", ".join(zones) or "none"
+                raise ValueError(f"{where}: unknown zone {r.zone!r}; this camera's zones: {known}")
+            if r.type == "line_crossing" and zone.kind != "line":
+                raise ValueError(
+                    f"{where}: line_crossing needs a line zone (kind: line), "
+                    f"but zone {zone.id!r} is a {zone.kind} polygon"
+                )
+            if r.type != "line_crossing" and zone.kind == "line":
+                raise ValueError(
+                    f"{where}: a {r.type} rule needs a polygon zone, but {zone.id!r} is a line"
+                )
+            if r.classes and zone.classes and not set(r.classes) & set(zone.classes):
+                raise ValueError(
+                    f"{where}: the rule counts {', '.join(r.classes)} but zone {zone.id!r} "
+                    f"only counts {', '.join(zone.classes)}, so it could never fire"
+                )
+            if r.needs_calibration and self.calibration is None:
+                raise ValueError(
+                    f"{where}: a {r.type} rule measures ground speed in m/s and needs the "
+                    "camera's calibration, which this camera does not have"
+                )
 
     @property
     def analysis_url(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -19,7 +20,9 @@ from tests.anomaly.test_tamper import sample
 PED2 = "anomaly/ucsd_ped2"
 
 
-def walkway(n: int, fast_from: int, fast_to: int) -> list[NDArray[np.uint8]]:
+def walkway(
+    n: int, fast_from: int, fast_to: int, size: tuple[int, int] = (240, 360)
+) -> list[NDArray[np.uint8]]:
     """A real photo as background, eight textured 'walkers' at 1 px/frame and, between
     ``fast_from`` and ``fast_to``, one 'cyclist' at 5 px/frame."""
     bg = sample("bus.jpg")[:240, :360].copy()
@@ -33,7 +36,7 @@ def walkway(n: int, fast_from: int, fast_to: int) -> list[NDArray[np.uint8]]:
         if fast_from <= k < fast_to:
             x = 20 + 5 * (k - fast_from)
             f[180:220, x : x + 24] = tex[200:240, 600:624]
-        frames.append(f)
+        frames.append(f if f.shape[:2] == size else np.asarray(cv2.resize(f, size[::-1]), np.uint8))
     return frames
 
 

@@ -69,4 +69,5 @@ class AnomalyEvent:
         """One line for logs and the demo, e.g. ``loitering lobby-door track 7: 31.0 seconds``."""
         who = f" track {','.join(map(str, self.track_ids))}" if self.track_ids else ""
         where = f" {self.zone}" if self.zone else ""
-        return f"{self.kind}{where}{who}: {self.value:.1f} {self.unit}"
+        way = f" ({self.detail['direction']})" if "direction" in self.detail else ""
+        return f"{self.kind}{where}{who}: {self.value:.1f} {self.unit}{way}"

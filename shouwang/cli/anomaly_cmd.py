@@ -28,6 +28,12 @@ def anomaly(
     threshold: Annotated[
         float | None, typer.Option(help="score for events and the TPR/FPR figures (default 2.0)")
     ] = None,
+    grid: Annotated[
+        str | None, typer.Option(help="cells across x down, e.g. 15x10 (the default)")
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="learning rate of the typical speed (default 0.02)")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
 ) -> None:
     """Score every frame with the scene anomaly score and print ROC AUCs as JSON.
@@ -36,6 +42,9 @@ def anomaly(
     clip's own motion and never sees a label. Example:
 
         shouwang eval anomaly ../shared/data/anomaly/ucsd_ped2 --json /tmp/anomaly.json
+
+    `--grid` and `--alpha` exist to measure how sensitive the figure is to the method's
+    parameters; the defaults are what the product runs.
 
     Output: `frame_auc` (ROC AUC of the per-frame score against `anomalous`, all clips
     pooled), `pixel_auc` (per-pixel ROC AUC of the cell score map against the masks,
@@ -47,7 +56,23 @@ def anomaly(
     from pipeline.anomaly.events import AnomalyError
     from pipeline.anomaly.scene import SceneConfig
 
-    config = SceneConfig() if threshold is None else SceneConfig(threshold=threshold)
+    overrides: dict[str, object] = {}
+    if threshold is not None:
+        overrides["threshold"] = threshold
+    if alpha is not None:
+        overrides["alpha"] = alpha
+    if grid is not None:
+        try:
+            cols, rows = (int(v) for v in grid.lower().split("x"))
+        except ValueError:
+            typer.echo(f"error: --grid {grid!r} is not COLSxROWS, e.g. 15x10", err=True)
+            raise typer.Exit(2) from None
+        overrides["grid"] = (cols, rows)
+    try:
+        config = SceneConfig.model_validate(overrides)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         report = evaluate(folder, config, clips=clip or None, progress=progress)
     except AnomalyError as exc:

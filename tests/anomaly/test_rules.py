@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline.anomaly import AnomalyEvent
+from detectors.detections import Detections
 from tests.anomaly.tracks import NIGHT, NOON, Path, person, run, thing
 
 CAR, BAG = 2, 28  # COCO: car, suitcase
@@ -210,5 +210,28 @@ def test_forgotten_track_rearms() -> None:
     assert [round(e.timestamp - NOON) for e in events] == [0, 8]
 
 
-def _events_kinds(events: list[AnomalyEvent]) -> list[str]:
-    return [e.kind for e in events]
+def test_ground_zone_is_placed_through_the_calibration() -> None:
+    from pipeline.anomaly import RuleEngine
+    from pipeline.anomaly.geometry import zone_pixels
+    from shouwang.config import Camera
+    from shouwang.geo import LocalPlane
+    from tests.anomaly.tracks import LAT0, LON0, M_PER_PX, calibration
+
+    plane = LocalPlane(LAT0, LON0)
+    square = [(100, 100), (300, 100), (300, 300), (100, 300)]
+    latlon = [plane.to_latlon(x * M_PER_PX, -y * M_PER_PX) for x, y in square]
+    camera = Camera.model_validate(
+        {"id": "cam", "compound": "c", "url": "x.mp4", "lat": LAT0, "lon": LON0,
+         "calibration": calibration(),
+         "zones": [{"id": "yard", "kind": "watch", "polygon_latlon": [[float(a), float(b)] for a, b in latlon]}],
+         "rules": [{"id": "r1", "type": "intrusion", "zone": "yard"}]}
+    )  # fmt: skip
+    np.testing.assert_allclose(zone_pixels(camera.zones[0], camera.calibration), square, atol=0.01)
+    engine = RuleEngine(camera)
+    inside_box = Detections(
+        xyxy=np.array([[180, 100, 220, 200]], np.float32),
+        confidence=np.array([0.9], np.float32),
+        class_id=np.array([0]),
+        tracker_id=np.array([3]),
+    )
+    assert [e.track_ids for e in engine.update(inside_box, NOON, None)] == [(3,)]

@@ -104,13 +104,23 @@ def test_eval_one_clip(shared_data: Path) -> None:
 
 
 @pytest.mark.data
-@pytest.mark.slow
 def test_cli_writes_json(shared_data: Path, tmp_path: Path) -> None:
-    out = tmp_path / "anomaly.json"
-    args = ["eval", "anomaly", str(shared_data / PED2), "--clip", "Test002", "--json", str(out)]
-    result = CliRunner().invoke(app, [*args, "--no-progress"])
+    # A small folder in the same format: the first 40 frames of two clips, by absolute path.
+    src = shared_data / PED2
+    lines = (src / "frame_labels.csv").read_text().splitlines()
+    keep = [ln for ln in lines[1:] if ln.split(",")[0] in ("Test001", "Test002")]
+    keep = [ln for ln in keep if int(ln.split(",")[1]) <= 40]
+    rows = [
+        ",".join([*c[:2], str(src / c[2]), c[3], "", "0"]) for c in (k.split(",") for k in keep)
+    ]
+    (tmp_path / "frame_labels.csv").write_text("\n".join([lines[0], *rows]) + "\n")
+    out = tmp_path / "out" / "anomaly.json"
+    args = ["eval", "anomaly", str(tmp_path), "--json", str(out), "--no-progress"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text())["frames"] == 180
+    report = json.loads(out.read_text())
+    assert report["frames"] == 80 and [c["clip"] for c in report["clips"]] == ["Test001", "Test002"]
+    assert report["pixel_auc"] is None and report["frame_auc"] is None  # all 80 are normal
 
 
 def test_cli_reports_a_bad_folder(tmp_path: Path) -> None:

@@ -100,6 +100,7 @@ def test_eval_one_clip(shared_data: Path) -> None:
     assert clip["frames"] == 180 and 0 < clip["anomalous_frames"] < 180
     # The cyclist of Test002 must stand out from the walkers.
     assert report["frame_auc"] > 0.9 and report["pixel_auc"] > 0.8
+    assert report["pixel_auc_ucsd40"] > 0.8  # the cyclist is also where the score is
     assert clip["mean_score_anomalous"] > clip["mean_score_normal"]
 
 
@@ -126,3 +127,27 @@ def test_cli_writes_json(shared_data: Path, tmp_path: Path) -> None:
 def test_cli_reports_a_bad_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "anomaly", str(tmp_path), "--no-progress"])
     assert result.exit_code == 1 and "no frame_labels.csv" in result.output
+
+
+@pytest.mark.parametrize(
+    ("mask_cells", "expected_loc"),
+    [
+        ([], None),  # an empty mask cannot be localised
+        ([(0, 0)], 5.0),  # the whole mask in the hottest cell
+        ([(0, 0), (0, 1)], 5.0),  # half the mask at 5: 40% is reached at 5
+        ([(0, 0), (0, 1), (1, 0)], 1.0),  # one third at 5: 40% needs the 1s too
+    ],
+)
+def test_ucsd40_localisation_score(
+    mask_cells: list[tuple[int, int]], expected_loc: float | None
+) -> None:
+    from pipeline.anomaly.evaluate import _mask_stats
+
+    cells = np.array([[5.0, 1.0], [1.0, 0.0]], np.float32)
+    mask = np.zeros((4, 4), np.uint8)
+    for r, c in mask_cells:
+        mask[2 * r : 2 * r + 2, 2 * c : 2 * c + 2] = 255
+    flat, hit, tot, loc = _mask_stats(cells, mask)
+    assert loc == expected_loc
+    assert tot.tolist() == [4, 4, 4, 4] and hit.sum() == 4 * len(mask_cells)
+    assert flat.tolist() == [5, 1, 1, 0]

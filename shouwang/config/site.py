@@ -254,41 +254,58 @@ class Camera(_Model):
         return self
 
     def _check_rules(self) -> None:
+        from shouwang.config.loader import LocatedProblems
+
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         zones = {z.id: z for z in self.zones}
         rule_ids: set[str] = set()
-        for r in self.rules:
+        for i, r in enumerate(self.rules):
             where = f"camera {self.id!r}, rule {r.id!r}"
             if r.id in rule_ids:
-                raise ValueError(f"{where}: rule id {r.id!r} is used twice")
+                problems.append((("rules", i, "id"), f"{where}: rule id {r.id!r} is used twice"))
             rule_ids.add(r.id)
             zone = zones.get(r.zone)
             if zone is None:
                 known = ", ".join(zones) or "none"
-                raise ValueError(f"{where}: unknown zone {r.zone!r}; this camera's zones: {known}")
-            if r.type == "line_crossing" and zone.kind != "line":
-                raise ValueError(
-                    f"{where}: line_crossing needs a line zone (kind: line), "
-                    f"but zone {zone.id!r} is a {zone.kind} polygon"
+                problems.append(
+                    (
+                        ("rules", i, "zone"),
+                        f"{where}: unknown zone {r.zone!r}; this camera's zones: {known}",
+                    )
                 )
-            if r.type != "line_crossing" and zone.kind == "line":
-                raise ValueError(
-                    f"{where}: a {r.type} rule needs a polygon zone, but {zone.id!r} is a line"
-                )
-            if r.classes and zone.classes and not set(r.classes) & set(zone.classes):
-                raise ValueError(
-                    f"{where}: the rule counts {', '.join(r.classes)} but zone {zone.id!r} "
-                    f"only counts {', '.join(zone.classes)}, so it could never fire"
-                )
-            if r.needs_calibration and self.calibration is None:
-                raise ValueError(
-                    f"{where}: a {r.type} rule measures ground speed in m/s and needs the "
-                    "camera's calibration, which this camera does not have"
-                )
+                continue
+            problem = _rule_problem(r, zone, self.calibration is not None)
+            if problem:
+                problems.append((("rules", i), f"{where}: {problem}"))
+        if problems:
+            raise LocatedProblems(problems)
 
     @property
     def analysis_url(self) -> str:
         """The stream detection runs on: the sub-stream when there is one."""
         return self.detect_url or self.url
+
+
+def _rule_problem(rule: Rule, zone: Zone, calibrated: bool) -> str | None:
+    """Why a rule cannot work on its zone and camera, or None."""
+    if rule.type == "line_crossing" and zone.kind != "line":
+        return (
+            f"line_crossing needs a line zone (kind: line), but zone {zone.id!r} is a "
+            f"{zone.kind} polygon"
+        )
+    if rule.type != "line_crossing" and zone.kind == "line":
+        return f"a {rule.type} rule needs a polygon zone, but {zone.id!r} is a line"
+    if rule.classes and zone.classes and not set(rule.classes) & set(zone.classes):
+        return (
+            f"the rule counts {', '.join(rule.classes)} but zone {zone.id!r} only counts "
+            f"{', '.join(zone.classes)}, so it could never fire"
+        )
+    if rule.needs_calibration and not calibrated:
+        return (
+            f"a {rule.type} rule measures ground speed in m/s and needs the camera's "
+            "calibration, which this camera does not have"
+        )
+    return None
 
 
 class PlateListRef(_Model):

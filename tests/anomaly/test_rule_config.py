@@ -84,3 +84,26 @@ def test_demo_site_has_rules(repo_root: Path) -> None:
     site = load_site(repo_root / "configs" / "demo-site.yaml")
     types = {r.type for c in site.cameras for r in c.rules}
     assert {"intrusion", "loitering", "line_crossing", "no_parking", "running"} <= types
+
+
+def test_site_file_problems_name_the_rule_location() -> None:
+    from shouwang.config import ConfigError, parse_site
+
+    site = {
+        "version": 1,
+        "name": "t",
+        "compounds": [{"id": "c", "name": "C", "lat": 38.5, "lon": 106.2}],
+        "cameras": [
+            cam(
+                [
+                    {"id": "a", "type": "intrusion", "zone": "roof"},
+                    {"id": "b", "type": "running", "zone": "yard", "speed_mps": 3},
+                ]
+            )
+        ],
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_site(site)
+    where = dict(info.value.problems)
+    assert "unknown zone 'roof'" in where["cameras[0].rules[0].zone"]
+    assert "needs the camera's calibration" in where["cameras[0].rules[1]"]

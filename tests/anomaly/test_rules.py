@@ -235,3 +235,22 @@ def test_ground_zone_is_placed_through_the_calibration() -> None:
         tracker_id=np.array([3]),
     )
     assert [e.track_ids for e in engine.update(inside_box, NOON, None)] == [(3,)]
+
+
+def test_engine_builds_for_every_demo_camera(repo_root: Any) -> None:
+    from pipeline.anomaly import RuleEngine
+    from shouwang.config import load_site
+
+    site = load_site(repo_root / "configs" / "demo-site.yaml")
+    engines = [RuleEngine(c, timezone=site.timezone) for c in site.cameras if c.rules]
+    assert sum(len(e.checks) for e in engines) == sum(len(c.rules) for c in site.cameras)
+    # A person standing on the b3 lawn at 23:00 Beijing time is a night intrusion.
+    b3 = next(e for e in engines if e.camera.id == "b3-entrance")
+    dets = Detections(
+        xyxy=np.array([[300, 500, 340, 600]], np.float32),
+        confidence=np.array([0.9], np.float32),
+        class_id=np.array([0]),
+        tracker_id=np.array([1]),
+    )
+    assert [e.rule for e in b3.update(dets, NIGHT, None)] == ["lawn-night"]
+    assert b3.update(dets, NOON + 86400, None) == []  # noon next day: schedule closed

@@ -48,8 +48,10 @@ def anomaly(
 
     Output: `frame_auc` (ROC AUC of the per-frame score against `anomalous`, all clips
     pooled), `pixel_auc` (per-pixel ROC AUC of the cell score map against the masks,
-    over frames that have one), the frame TPR/FPR at the event threshold, per-clip AUC
-    and mean scores, and the cost in ms per frame. A per-clip AUC is null when the clip
+    over frames that have one), `pixel_auc_ucsd40` (the UCSD criterion: an anomalous
+    frame is a hit only when 40% of its mask scores above the threshold), the frame
+    TPR/FPR at the event threshold, per-clip AUC and mean scores, and the cost in ms per
+    frame. A per-clip AUC is null when the clip
     has only one kind of frame. Exit code 1 when the folder cannot be read.
     """
     from pipeline.anomaly.evaluate import evaluate

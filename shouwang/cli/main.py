@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "demo_cmd",
     "run_cmd",
     "streams_cmd",
+    "anomaly_cmd",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"shouwang.cli.{_name}")

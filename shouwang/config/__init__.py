@@ -1,6 +1,7 @@
 """Site configuration: one YAML file describes compounds, cameras, zones and lists."""
 
 from shouwang.config.loader import ConfigError, format_errors, load_site, parse_site
+from shouwang.config.rules import COCO_CLASSES, Rule, RuleType
 from shouwang.config.site import (
     Calibration,
     CalibrationPoint,
@@ -14,12 +15,15 @@ from shouwang.config.site import (
 )
 
 __all__ = [
+    "COCO_CLASSES",
     "Calibration",
     "CalibrationPoint",
     "Camera",
     "Compound",
     "ConfigError",
     "PlateListRef",
+    "Rule",
+    "RuleType",
     "Schedule",
     "Site",
     "WatchlistRef",

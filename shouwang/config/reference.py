@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from shouwang.config import site
+from shouwang.config import common, rules, site
 
 MODELS: list[type[BaseModel]] = [
     site.Site,
@@ -24,8 +24,17 @@ MODELS: list[type[BaseModel]] = [
     site.Calibration,
     site.CalibrationPoint,
     site.Zone,
+    common.Schedule,
     site.PlateListRef,
     site.WatchlistRef,
+    rules.IntrusionRule,
+    rules.LineCrossingRule,
+    rules.LoiteringRule,
+    rules.CrowdingRule,
+    rules.RunningRule,
+    rules.FallRule,
+    rules.AbandonedObjectRule,
+    rules.NoParkingRule,
 ]
 
 
@@ -72,7 +81,7 @@ def render() -> str:
     lines = [
         "# Site file reference",
         "",
-        "Generated from the pydantic models in `shouwang/config/site.py` by",
+        "Generated from the pydantic models in `shouwang/config/` by",
         "`python -m shouwang.config.reference > docs/configuration.md`. Unknown keys are",
         "errors. Check a file with `shouwang config check FILE`.",
         "",

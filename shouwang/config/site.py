@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import time
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shouwang.config.common import Identifier as Identifier
+from shouwang.config.common import Schedule as Schedule
+from shouwang.config.rules import Rule
 from shouwang.geo import LocalPlane, apply_homography, fit_homography
 
-Identifier = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
-        description="lower-case letters, digits, '-' and '_'; used in keys, metrics and URLs",
-    ),
-]
 Latitude = Annotated[float, Field(ge=-90, le=90, description="WGS-84 latitude, degrees")]
 Longitude = Annotated[float, Field(ge=-180, le=180, description="WGS-84 longitude, degrees")]
 Pixel = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
@@ -149,35 +144,6 @@ def _degeneracy(pts: np.ndarray, unit: str) -> str | None:
     return None
 
 
-class Schedule(_Model):
-    """A daily time window in the site's time zone, e.g. ``"22:00-06:00"`` (wraps midnight)."""
-
-    start: time = Field(description="window start, local time")
-    end: time = Field(description="window end, local time (before start: wraps midnight)")
-
-    @classmethod
-    def parse(cls, text: str) -> Schedule:
-        m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
-        if not m:
-            raise ValueError(f"schedule {text!r} is not of the form HH:MM-HH:MM, e.g. 22:00-06:00")
-        h1, m1, h2, m2 = (int(g) for g in m.groups())
-        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-            raise ValueError(f"schedule {text!r} has an hour or minute out of range")
-        end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
-        if time(h1, m1) == end:
-            raise ValueError(f"schedule {text!r} starts and ends at the same minute")
-        return cls(start=time(h1, m1), end=end)
-
-    def active(self, t: time) -> bool:
-        """Whether wall-clock time ``t`` falls inside the window."""
-        if self.start < self.end:
-            return self.start <= t < self.end
-        return t >= self.start or t < self.end
-
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
-
-
 class Zone(_Model):
     """A region (or a line) of one camera's view that rules refer to.
 
@@ -251,6 +217,9 @@ class Camera(_Model):
     zones: list[Zone] = Field(default_factory=list, description="regions and lines rules refer to")
     plate_lists: list[Identifier] = Field(default_factory=list, description="plate list ids")
     watchlists: list[Identifier] = Field(default_factory=list, description="face watchlist ids")
+    rules: list[Rule] = Field(
+        default_factory=list, description="anomaly rules on this camera's tracks and zones"
+    )
 
     @field_validator("url", "detect_url")
     @classmethod
@@ -283,12 +252,62 @@ class Camera(_Model):
                     f"camera {self.id!r}: zone {z.id!r} is given in lat/lon but the camera has "
                     "no calibration to place it in the image"
                 )
+        self._check_rules()
         return self
+
+    def _check_rules(self) -> None:
+        from shouwang.config.loader import LocatedProblems
+
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        zones = {z.id: z for z in self.zones}
+        rule_ids: set[str] = set()
+        for i, r in enumerate(self.rules):
+            where = f"camera {self.id!r}, rule {r.id!r}"
+            if r.id in rule_ids:
+                problems.append((("rules", i, "id"), f"{where}: rule id {r.id!r} is used twice"))
+            rule_ids.add(r.id)
+            zone = zones.get(r.zone)
+            if zone is None:
+                known = ", ".join(zones) or "none"
+                problems.append(
+                    (
+                        ("rules", i, "zone"),
+                        f"{where}: unknown zone {r.zone!r}; this camera's zones: {known}",
+                    )
+                )
+                continue
+            problem = _rule_problem(r, zone, self.calibration is not None)
+            if problem:
+                problems.append((("rules", i), f"{where}: {problem}"))
+        if problems:
+            raise LocatedProblems(problems)
 
     @property
     def analysis_url(self) -> str:
         """The stream detection runs on: the sub-stream when there is one."""
         return self.detect_url or self.url
+
+
+def _rule_problem(rule: Rule, zone: Zone, calibrated: bool) -> str | None:
+    """Why a rule cannot work on its zone and camera, or None."""
+    if rule.type == "line_crossing" and zone.kind != "line":
+        return (
+            f"line_crossing needs a line zone (kind: line), but zone {zone.id!r} is a "
+            f"{zone.kind} polygon"
+        )
+    if rule.type != "line_crossing" and zone.kind == "line":
+        return f"a {rule.type} rule needs a polygon zone, but {zone.id!r} is a line"
+    if rule.classes and zone.classes and not set(rule.classes) & set(zone.classes):
+        return (
+            f"the rule counts {', '.join(rule.classes)} but zone {zone.id!r} only counts "
+            f"{', '.join(zone.classes)}, so it could never fire"
+        )
+    if rule.needs_calibration and not calibrated:
+        return (
+            f"a {rule.type} rule measures ground speed in m/s and needs the camera's "
+            "calibration, which this camera does not have"
+        )
+    return None
 
 
 class PlateListRef(_Model):

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 class FrameSource(Protocol):
     """A camera: the newest decoded frame, without blocking when ``timeout`` is 0."""
 
-    camera_id: str
+    @property
+    def camera_id(self) -> str: ...
 
     def read(self, timeout: float) -> Frame | None: ...
 
@@ -45,7 +46,8 @@ class FrameSource(Protocol):
 class BatchDetector(Protocol):
     """Turns several images into one ``Detections`` each, in one model call."""
 
-    names: Mapping[int, str]
+    @property
+    def names(self) -> Mapping[int, str]: ...
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]: ...
 
@@ -94,12 +96,22 @@ class CameraState:
     stages: list[CameraStage]
     last_seq: int = -1
     next_due: float = 0.0
+    read_error: str = ""
     size: tuple[int, int] | None = None
     processed: int = 0
     dropped_stale: int = 0
     faults: int = 0
     last_fault: str = ""
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
+    alerts: int = 0
+    done_at: deque[float] = field(default_factory=lambda: deque(maxlen=32))
+
+    def rate(self, now: float) -> float:
+        """Frames processed per second over the last few seconds."""
+        recent = [t for t in self.done_at if now - t <= 5.0]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,26 +146,59 @@ class Worker:
         fps: Mapping[str, float] | None = None,
         config: WorkerConfig | None = None,
         clock: Callable[[], float] = time.time,
+        active: Iterable[str] | None = None,
     ) -> None:
         self.config = config or WorkerConfig()
         self.detector = detector
         self.sink = sink
         self._sources = dict(sources)
         self._make_tracker = make_tracker
+        self._make_stages = make_stages
+        self._fps = dict(fps or {})
         self._clock = clock
-        self._cams = {
-            cid: CameraState(
-                camera_id=cid,
-                fps=(fps or {}).get(cid, 5.0),
-                tracker=make_tracker(cid),
-                stages=make_stages(cid),
-            )
-            for cid in self._sources
-        }
-        self._order = list(self._sources)
+        self._cams: dict[str, CameraState] = {}
+        self._order: list[str] = []
+        self._lock = threading.Lock()
+        self._wanted: frozenset[str] | None = None
         self._rr = 0
         self.frames = 0
         self.batches = 0
+        self.set_active(self._sources if active is None else active)
+        self._apply_active()
+
+    # -- which cameras this worker serves ---------------------------------------------
+
+    def set_active(self, camera_ids: Iterable[str]) -> None:
+        """Serve exactly these cameras from the next batch on (thread-safe).
+
+        Scale-out calls this when leases change: a camera gained gets a fresh tracker
+        and stages, a camera lost is dropped with its state. Ids without a source are
+        ignored (another worker's site may list cameras this one cannot open).
+        """
+        wanted = frozenset(c for c in camera_ids if c in self._sources)
+        with self._lock:
+            self._wanted = wanted
+
+    def active(self) -> frozenset[str]:
+        """The cameras served now."""
+        return frozenset(self._order)
+
+    def _apply_active(self) -> None:
+        with self._lock:
+            wanted, self._wanted = self._wanted, None
+        if wanted is None:
+            return
+        for cid in [c for c in self._order if c not in wanted]:
+            del self._cams[cid]
+            log.info("camera %s: no longer served by this worker", cid)
+        for cid in sorted(wanted - set(self._cams)):
+            self._cams[cid] = CameraState(
+                camera_id=cid,
+                fps=self._fps.get(cid, 5.0),
+                tracker=self._make_tracker(cid),
+                stages=self._make_stages(cid),
+            )
+        self._order = [c for c in self._sources if c in self._cams]
 
     # -- scheduling -----------------------------------------------------------------
 
@@ -163,8 +208,14 @@ class Worker:
         try:
             frame = self._sources[cam.camera_id].read(0.0)
         except Exception as exc:  # a broken source must not stop the others
-            self._fault(cam, f"read failed: {exc}")
+            # One fault per distinct error, then look again in a second (not every tick).
+            message = f"read failed: {exc}"
+            if message != cam.read_error:
+                cam.read_error = message
+                self._fault(cam, message)
+            cam.next_due = now + 1.0
             return None
+        cam.read_error = ""
         if frame is None or frame.seq <= cam.last_seq:
             return None
         cam.last_seq = frame.seq
@@ -176,6 +227,7 @@ class Worker:
 
     def collect(self) -> list[Frame]:
         """Gather up to ``max_batch`` due frames, waiting at most ``max_wait_ms``."""
+        self._apply_active()
         cfg = self.config
         deadline = self._clock() + cfg.max_wait_ms / 1000
         batch: list[Frame] = []
@@ -193,7 +245,7 @@ class Worker:
                     taken.add(cid)
                     if len(batch) >= cfg.max_batch:
                         break
-            if len(batch) >= cfg.max_batch or len(taken) == n:
+            if not n or len(batch) >= cfg.max_batch or len(taken) == n:
                 break
             if self._clock() >= deadline and batch:
                 break
@@ -214,7 +266,9 @@ class Worker:
         out: list[tuple[Frame, Detections, list[Finding]]] = []
         for frame, dets in zip(batch, results, strict=True):
             frame.stamps["inferred"] = inferred
-            cam = self._cams[frame.camera_id]
+            cam = self._cams.get(frame.camera_id)
+            if cam is None:  # dropped by set_active while this batch was collected
+                continue
             try:
                 if cam.size is not None and cam.size != frame.size:
                     self._fault(
@@ -222,7 +276,9 @@ class Worker:
                         f"resolution changed {cam.size[0]}x{cam.size[1]} → "
                         f"{frame.size[0]}x{frame.size[1]}; tracks reset",
                     )
+                    # Pixel state (tracks, zones' rule timers, votes) is void at a new size.
                     cam.tracker = self._make_tracker(cam.camera_id)
+                    cam.stages = self._make_stages(cam.camera_id)
                 cam.size = frame.size
                 tracked = cam.tracker.update(dets, frame.captured_at, frame.image)
                 frame.stamps["tracked"] = self._clock()
@@ -234,9 +290,11 @@ class Worker:
                         self._fault(cam, f"stage {stage.name} failed: {exc}")
                     frame.stamps[stage.name] = self._clock()
                 self.sink(frame, tracked, findings)
+                cam.alerts += len(findings)
                 frame.stamps["alerted"] = self._clock()
                 cam.latencies_ms.append((frame.stamps["alerted"] - frame.captured_at) * 1000)
                 cam.processed += 1
+                cam.done_at.append(frame.stamps["alerted"])
                 out.append((frame, tracked, findings))
             except Exception as exc:
                 self._fault(cam, f"processing failed: {exc}")
@@ -251,6 +309,8 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set."""
         while not stop.is_set():
+            if not self._order and self._wanted is None:
+                stop.wait(0.05)  # no camera to serve (yet): leases may give some
             self.step()
 
     # -- faults and stats -----------------------------------------------------------
@@ -263,10 +323,13 @@ class Worker:
     def stats(self) -> WorkerStats:
         """Counters and latency percentiles per camera."""
         per: dict[str, dict[str, Any]] = {}
-        for cid, cam in self._cams.items():
+        now = self._clock()
+        for cid, cam in list(self._cams.items()):
             lat = np.asarray(cam.latencies_ms, dtype=np.float64)
             per[cid] = {
                 "processed": cam.processed,
+                "fps": cam.rate(now),
+                "findings": cam.alerts,
                 "dropped_stale": cam.dropped_stale,
                 "faults": cam.faults,
                 "last_fault": cam.last_fault,
@@ -276,8 +339,8 @@ class Worker:
         return WorkerStats(
             frames=self.frames,
             batches=self.batches,
-            dropped_stale=sum(c.dropped_stale for c in self._cams.values()),
-            faults=sum(c.faults for c in self._cams.values()),
+            dropped_stale=sum(c["dropped_stale"] for c in per.values()),
+            faults=sum(c["faults"] for c in per.values()),
             mean_batch=self.frames / self.batches if self.batches else 0.0,
             per_camera=per,
         )

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from prometheus_client import start_http_server
@@ -38,6 +38,8 @@ from streams import open_site_sources as open_site_sources
 log = logging.getLogger(__name__)
 
 Worker = Callable[[SourceGroup, threading.Event], None]
+# Per-camera pipeline figures for the table (see shouwang.runtime.Runtime.rows).
+Rows = Callable[[], Mapping[str, Mapping[str, Any]]]
 
 
 def drain_frames(sources: SourceGroup, stop: threading.Event) -> None:
@@ -81,6 +83,65 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}"
+
+
+def pipeline_table(health: Mapping[str, Health], rows: Mapping[str, Mapping[str, Any]]) -> Table:
+    """One row per camera with the worker's figures: what `shouwang run` shows.
+
+    Columns: stream state, frames/s analysed, frames processed, drops (stale frames
+    the worker skipped plus frames the stream dropped because the worker was busy),
+    faults (read errors, stage errors, resolution changes), alerts published and
+    glass-to-alert p50/p95 in ms (frame captured → alert handed to Redis).
+    """
+    table = Table(title="cameras", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("camera", "state", "fps", "done", "drops", "faults", "alerts", "g2a p50/95"):
+        left = col in ("camera", "state")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
+    table.add_column("last fault / error", overflow="fold", ratio=1)
+    colours = {State.STREAMING: "green", State.FAILED: "red", State.RECONNECTING: "yellow"}
+    for cam, h in health.items():
+        r = rows.get(cam)
+        if r is None:
+            table.add_row(cam, f"[dim]{h.state.value} (not served)[/]", *["-"] * 6, "")
+            continue
+        drops = int(r["dropped_stale"]) + h.frames_dropped
+        table.add_row(
+            cam,
+            f"[{colours.get(h.state, 'white')}]{h.state.value}[/]",
+            f"{r['fps']:.1f}",
+            str(r["processed"]),
+            str(drops),
+            str(r["faults"]),
+            str(r["alerts"]),
+            f"{_ms(r['alert_ms_p50'])}/{_ms(r['alert_ms_p95'])}",
+            r["last_fault"] or h.last_error or "",
+        )
+    return table
+
+
+def pipeline_lines(
+    health: Mapping[str, Health], rows: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """The same figures as :func:`pipeline_table`, one plain line per camera (for logs)."""
+    out = []
+    for cam, h in health.items():
+        r = rows.get(cam)
+        if r is None:
+            out.append(f"{cam}: {h.state.value}, not served by this worker")
+            continue
+        out.append(
+            f"{cam}: {h.state.value} fps={r['fps']:.1f} processed={r['processed']} "
+            f"drops={int(r['dropped_stale']) + h.frames_dropped} faults={r['faults']} "
+            f"alerts={r['alerts']} g2a_p50_ms={_ms(r['alert_ms_p50'])} "
+            f"g2a_p95_ms={_ms(r['alert_ms_p95'])} frame_p50_ms={_ms(r['latency_ms_p50'])} "
+            f"frame_p95_ms={_ms(r['latency_ms_p95'])}"
+            + (f" last_fault={r['last_fault']!r}" if r["last_fault"] else "")
+        )
+    return out
+
+
 def health_table(health: Mapping[str, Health]) -> Table:
     """One row per camera: what `shouwang run` shows while it runs."""
     table = Table(title="cameras", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -112,6 +173,7 @@ def run_site(
     metrics_port: int = 9108,
     worker: Worker = drain_frames,
     console: Console | None = None,
+    rows: Rows | None = None,
 ) -> dict[str, Health]:
     """Run ``site`` until SIGINT/SIGTERM or ``duration`` seconds; return the final health.
 
@@ -132,11 +194,18 @@ def run_site(
         thread = threading.Thread(target=worker, args=(sources, stop), name="worker", daemon=True)
         thread.start()
         deadline = None if duration is None else time.monotonic() + duration
-        _watch(sources, stop, deadline, console)
+        _watch(sources, stop, deadline, console, rows)
         stop.set()
-        thread.join(timeout=10.0)
         final = sources.health()  # as it ran, before the sources stop
-    if console.is_terminal:
+        thread.join(timeout=10.0)
+    if rows is not None:
+        table_rows = rows()
+        if console.is_terminal:
+            console.print(pipeline_table(final, table_rows))
+        else:
+            for line in pipeline_lines(final, table_rows):
+                console.print(line, highlight=False, soft_wrap=True)
+    elif console.is_terminal:
         console.print(health_table(final))
     else:
         for h in final.values():
@@ -145,9 +214,18 @@ def run_site(
 
 
 def _watch(
-    sources: SourceGroup, stop: threading.Event, deadline: float | None, console: Console
+    sources: SourceGroup,
+    stop: threading.Event,
+    deadline: float | None,
+    console: Console,
+    rows: Rows | None = None,
 ) -> None:
     """Show the health table until ``stop`` or the deadline; live on a terminal."""
+
+    def table() -> Table:
+        if rows is None:
+            return health_table(sources.health())
+        return pipeline_table(sources.health(), rows())
 
     def done() -> bool:
         if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
@@ -156,18 +234,22 @@ def _watch(
         return all(h.state is State.FAILED for h in sources.health().values())
 
     if console.is_terminal:
-        with Live(health_table(sources.health()), console=console, auto_refresh=False) as live:
+        with Live(table(), console=console, auto_refresh=False) as live:
             while not done():
                 stop.wait(0.5)
-                live.update(health_table(sources.health()), refresh=True)
+                live.update(table(), refresh=True)
         return
     last = 0.0
     while not done():
         stop.wait(0.5)
         if time.monotonic() - last >= 5.0:
             last = time.monotonic()
-            for h in sources.health().values():
-                console.print(h.line(), highlight=False, soft_wrap=True)
+            if rows is not None:
+                lines = pipeline_lines(sources.health(), rows())
+            else:
+                lines = [h.line() for h in sources.health().values()]
+            for line in lines:
+                console.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command("run")
@@ -187,27 +269,71 @@ def run(
             "--metrics-port", min=0, max=65535, help="Prometheus /metrics port; 0 turns it off"
         ),
     ] = 9108,
+    leases: Annotated[
+        bool,
+        typer.Option(
+            "--leases/--no-leases",
+            help="share the cameras with other workers through Redis leases (default on)",
+        ),
+    ] = True,
+    streams_only: Annotated[
+        bool,
+        typer.Option(
+            "--streams-only", help="only open the cameras and show stream health (no models)"
+        ),
+    ] = False,
 ) -> None:
-    """Run a site: open every enabled camera and watch its health live.
+    """Run a site's worker: cameras → detection → tracking → stages → alerts in Redis.
 
-    Each camera's analysis stream (`detect_url`, else `url`) is opened with credentials
-    from the environment (`${VAR}` in the site file). A table shows per camera: state,
-    picture size, packets/s received, frames/s decoded, frames read by the worker, drops
-    (frames the worker was too slow for) and reconnects, with the last error. Prometheus
-    metrics (`shouwang_stream_*`, labelled by camera) are served on `--metrics-port`.
+    Every enabled camera's analysis stream (`detect_url`, else `url`) is opened with
+    credentials from the environment (`${VAR}` in the site file). One worker batches
+    the newest frame of every camera it serves through the object detector, tracks per
+    camera, runs the stages the site asks for (anomaly `rules`, face `watchlists`,
+    `plate_lists`) and publishes alerts to Redis (`shouwang alerts tail` shows them).
 
-    Stops cleanly on Ctrl-C or SIGTERM (as `kubectl delete` sends), or after `--for`.
-    Exit code 1 if the site file is invalid or every camera failed.
+    Environment: `REDIS_URL` (default redis://127.0.0.1:6379/0; when Redis is down
+    alerts wait in the outbox), `SHOUWANG_DATA_DIR` (state: outbox, evidence,
+    watchlists; default .shouwang/), `SHOUWANG_PROVIDER` (cpu, cuda, tensorrt),
+    `SHOUWANG_WORKER_ID` (lease owner name; host-pid by default).
 
-    Example: `shouwang run configs/demo-site.yaml --for 30 --metrics-port 0`
+    Scale-out: start several `shouwang run` on the same site and Redis; each serves
+    the cameras it holds a lease on, and takes over a dead worker's cameras when its
+    leases expire (10 s).
+
+    The table shows per camera: stream state, frames/s analysed, frames processed,
+    drops, faults (read errors, stage errors, resolution changes), alerts published and
+    glass-to-alert p50/p95 in ms. Stops cleanly on Ctrl-C or SIGTERM (alerts in flight
+    are published or kept in the outbox), or after `--for`. Exit code 1 if the site
+    file is invalid or every camera failed.
+
+    Example: `REDIS_URL=redis://127.0.0.1:6379/0 shouwang run configs/demo-site.yaml --for 60`
     """
     try:
         site = load_site(site_file)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    worker: Worker = drain_frames
+    rows: Rows | None = None
+    if not streams_only:
+        from detectors.errors import ModelError
+        from shouwang.runtime import Runtime, RuntimeConfig
+
+        try:
+            runtime = Runtime(site, site_file.parent, RuntimeConfig.from_env(leases=leases))
+        except ModelError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        worker, rows = runtime.run, runtime.rows
     try:
-        final = run_site(site, site_file.parent, duration=for_, metrics_port=metrics_port)
+        final = run_site(
+            site,
+            site_file.parent,
+            duration=for_,
+            metrics_port=metrics_port,
+            worker=worker,
+            rows=rows,
+        )
     except StreamError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

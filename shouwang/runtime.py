@@ -1,0 +1,369 @@
+"""The composition root: build a site's worker from every package and run it.
+
+Nothing below ``shouwang`` imports ``alerts``; this module is where the layers meet:
+
+* ``detectors``: the batched object detector (provider from ``SHOUWANG_PROVIDER``);
+* ``pipeline``: the :class:`~pipeline.worker.Worker`, a tracker per camera (frame rate =
+  the camera's analysis fps) and the stages the camera's site config asks for
+  (``rules`` → anomaly, ``watchlists`` → faces, ``plate_lists`` → plates);
+* ``alerts``: :class:`AlertingSink` turns findings into ``AlertSink.emit`` calls, and
+  :class:`~alerts.leases.LeaseManager` shares the cameras among workers.
+
+Reuse (benchmarks, tests)::
+
+    rt = Runtime(site, site_dir, RuntimeConfig(redis_url=url, state_dir=tmp))
+    worker = rt.build_worker(sources)          # a Worker over any FrameSource mapping
+    worker.run(stop)                           # or worker.step() in a loop
+    rt.close()
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.leases import LeaseChange, LeaseManager
+from alerts.model import FaceSubject, PlateSubject, SceneSubject, TrackSubject
+from alerts.publisher import DEFAULT_REDIS_URL, connect
+from alerts.sink import AlertSink, SubjectT
+from detectors.detections import Detections
+from detectors.objects import ObjectDetector, ObjectDetectorConfig, load_object_detector
+from detectors.runtime import Provider
+from pipeline.anomaly import RuleEngine
+from pipeline.anomaly.scene import SceneScorer
+from pipeline.anomaly.tamper import TamperDetector
+from pipeline.events import Finding
+from pipeline.stages import AnomalyStage, FaceStage, MainStream, PlateStage
+from pipeline.worker import CameraStage, FrameSource, FrameTracker, Worker, WorkerConfig
+from shouwang.config.loader import resolve_url
+from shouwang.config.site import Camera, Site
+from streams import Source, SourceOptions, StreamError, open_source
+from streams.frame import Frame
+
+log = logging.getLogger(__name__)
+
+SUBJECTS: dict[str, type[SubjectT]] = {
+    "plate": PlateSubject,
+    "face": FaceSubject,
+    "track": TrackSubject,
+    "scene": SceneSubject,
+}
+
+
+class RuntimeConfig(BaseModel):
+    """How ``shouwang run`` builds and runs a worker (all from the environment by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    redis_url: str = Field(default=DEFAULT_REDIS_URL, description="REDIS_URL")
+    state_dir: Path = Field(default=Path(".shouwang"), description="SHOUWANG_DATA_DIR")
+    provider: Provider = Field(default="cpu", description="SHOUWANG_PROVIDER: cpu, cuda, tensorrt")
+    worker_id: str = Field(default="", description="lease owner id; host-pid-random if empty")
+    leases: bool = Field(default=True, description="share cameras with other workers")
+    lease_ttl_ms: int = Field(default=10_000, ge=100, le=600_000, description="lease TTL")
+    faces: bool = Field(default=True, description="watchlist faces where cameras ask for it")
+    plates: bool = Field(default=True, description="plate reading where cameras ask for it")
+    tamper: bool = Field(default=True, description="camera tamper checks on every camera")
+    scene: bool = Field(default=False, description="scene anomaly score on every camera")
+    input_size: int | None = Field(default=None, description="detector input size")
+    worker: WorkerConfig = Field(default_factory=WorkerConfig)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> RuntimeConfig:
+        """``REDIS_URL``, ``SHOUWANG_DATA_DIR``, ``SHOUWANG_PROVIDER``, ``SHOUWANG_WORKER_ID``."""
+        e = os.environ if env is None else env
+        values: dict[str, Any] = {
+            "redis_url": e.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            "state_dir": Path(e.get("SHOUWANG_DATA_DIR") or ".shouwang"),
+            "provider": e.get("SHOUWANG_PROVIDER") or "cpu",
+            "worker_id": e.get("SHOUWANG_WORKER_ID") or "",
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+class AlertingSink:
+    """The worker's sink: every finding becomes one ``AlertSink.emit`` call.
+
+    Counts alerts per camera and the glass-to-alert latency of each published one
+    (frame captured → alert handed to Redis or the outbox), for the live table.
+    """
+
+    def __init__(self, sink: AlertSink) -> None:
+        self.sink = sink
+        self.alerts: dict[str, int] = defaultdict(int)
+        self.by_type: dict[str, int] = defaultdict(int)
+        self.latency_ms: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=1024))
+        self.errors = 0
+
+    def __call__(self, frame: Frame, dets: Detections, findings: list[Finding]) -> None:
+        for f in findings:
+            subject = SUBJECTS[str(f.subject["kind"])].model_validate(f.subject)
+            label = f.kind
+            res = self.sink.emit(
+                frame,
+                type=f.kind,  # type: ignore[arg-type]  # stages emit AlertType names
+                subject=subject,
+                box=f.box,
+                severity=f.severity,
+                dedup_key=f.key(),
+                label=label,
+            )
+            if res.action == "suppressed":
+                continue
+            self.alerts[frame.camera_id] += 1
+            self.by_type[f.kind] += 1
+            self.latency_ms[frame.camera_id].append((time.time() - frame.captured_at) * 1000)
+            log.info(
+                "alert %s %s on camera %s (%s)",
+                res.action,
+                f.kind,
+                frame.camera_id,
+                res.alert.id,
+                extra={"camera": frame.camera_id, "alert_id": str(res.alert.id)},
+            )
+
+    def percentiles(self, camera: str) -> tuple[float | None, float | None]:
+        """Glass-to-alert p50 and p95 (ms) of the camera's alerts."""
+        lat = np.asarray(self.latency_ms.get(camera, ()), dtype=np.float64)
+        if not lat.size:
+            return None, None
+        return float(np.percentile(lat, 50)), float(np.percentile(lat, 95))
+
+
+def default_worker_id() -> str:
+    """``host-pid-xxxx``: unique per process, readable in ``redis-cli``."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+
+
+class Runtime:
+    """Everything one worker process needs for a site: models, stages, sink, leases.
+
+    Models are loaded in the constructor (so errors surface before cameras open);
+    :meth:`run` is the ``worker(sources, stop)`` callable ``shouwang run`` drives.
+
+    Raises:
+        ModelError: the object detector (or a face / plate model) cannot be loaded.
+        redis.RedisError: never at construction: an unreachable Redis only sends alerts
+            to the outbox.
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        site_dir: Path,
+        config: RuntimeConfig | None = None,
+        *,
+        detector: ObjectDetector | None = None,
+    ) -> None:
+        self.site = site
+        self.site_dir = site_dir
+        self.config = config or RuntimeConfig.from_env()
+        cfg = self.config
+        self.cameras: dict[str, Camera] = {c.id: c for c in site.cameras if c.enabled}
+        self.detector = detector or load_object_detector(
+            ObjectDetectorConfig(provider=cfg.provider, input_size=cfg.input_size)
+        )
+        self.worker_id = cfg.worker_id or default_worker_id()
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self.face_analyzer: Any = None
+        self.watchlists: Any = None
+        self._poi = {w.id for w in site.watchlists if w.kind == "persons_of_interest"}
+        if cfg.faces and any(set(c.watchlists) & self._poi for c in self.cameras.values()):
+            self._load_faces()
+        self.plate_reader: Any = None
+        self.plate_lists: Any = None
+        self._voter: Callable[[], Any] | None = None
+        if cfg.plates and any(c.plate_lists for c in self.cameras.values()):
+            self._load_plates()
+        self.alert_sink = AlertSink(site, state_dir=cfg.state_dir, redis_url=cfg.redis_url)
+        self.sink = AlertingSink(self.alert_sink)
+        self.main_streams: dict[str, MainStream] = {}
+        self._main_sources: list[Source] = []
+        self.worker: Worker | None = None
+        self.leases: LeaseManager | None = None
+
+    # -- models --------------------------------------------------------------------------
+
+    def _load_faces(self) -> None:
+        from detectors.faces import FaceAnalyzer, WatchlistMatcher, WatchlistStore
+
+        self.face_analyzer = FaceAnalyzer()
+        store = WatchlistStore(self.config.state_dir)
+        for ref in self.site.watchlists:
+            store.ensure_list(ref)
+        self.watchlists = WatchlistMatcher.from_store(store, self.face_analyzer.embedder.name)
+
+    def _load_plates(self) -> None:
+        try:
+            reader_mod = importlib.import_module("detectors.plates.reader")
+            voting_mod = importlib.import_module("detectors.plates.voting")
+            lists_mod = importlib.import_module("detectors.plates.lists")
+        except ImportError as exc:
+            log.warning("plate reading is not available (%s): plate lists are not checked", exc)
+            return
+        self.plate_reader = reader_mod.PlateReader()
+        self.plate_lists = lists_mod.PlateLists.from_site(self.site, self.site_dir)
+        self._voter = voting_mod.PlateVoter
+
+    # -- per camera ----------------------------------------------------------------------
+
+    def make_tracker(self, camera_id: str) -> FrameTracker:
+        """A fresh tracker at the camera's analysis frame rate."""
+        tracking = importlib.import_module("pipeline.tracking")
+        cam = self.cameras[camera_id]
+        tracker: FrameTracker = tracking.Tracker(tracking.TrackerConfig(frame_rate=cam.fps))
+        return tracker
+
+    def make_stages(self, camera_id: str) -> list[CameraStage]:
+        """The stages the camera's site config asks for, in the order they run."""
+        cam = self.cameras[camera_id]
+        main = self.main_streams.get(camera_id)
+        stages: list[CameraStage] = []
+        if self._voter is not None and cam.plate_lists:
+            stages.append(
+                PlateStage(
+                    self.plate_reader,
+                    self._voter,
+                    self.plate_lists,
+                    cam.plate_lists,
+                    gate=cam.placement.gate is not None,
+                    main=main,
+                )
+            )
+        lists = set(cam.watchlists) & self._poi
+        if self.watchlists is not None and lists:
+            from detectors.faces import TrackFaceMatcher
+
+            stages.append(
+                FaceStage(self.face_analyzer, TrackFaceMatcher(self.watchlists), lists, main=main)
+            )
+        tamper = TamperDetector(camera=camera_id) if self.config.tamper else None
+        scene = SceneScorer(camera=camera_id) if self.config.scene else None
+        if cam.rules or tamper is not None or scene is not None:
+            engine = RuleEngine(cam, timezone=self.site.timezone)
+            stages.append(AnomalyStage(engine, self.detector.names, tamper=tamper, scene=scene))
+        return stages
+
+    def open_main_streams(self, env: Mapping[str, str] | None = None) -> None:
+        """Open the main stream of every camera that detects on a sub-stream."""
+        for cam in self.cameras.values():
+            if cam.detect_url is None or cam.detect_url == cam.url:
+                continue
+            try:
+                url = resolve_url(cam.url, env, base=self.site_dir)
+                is_file = not url.lower().startswith(("rtsp://", "rtsps://"))
+                opts = SourceOptions(realtime=True, loop=True) if is_file else None
+                src = open_source(f"{cam.id}-main", url, opts)
+                src.start()
+            except (KeyError, StreamError) as exc:
+                log.warning("camera %s: main stream not used: %s", cam.id, exc)
+                continue
+            self._main_sources.append(src)
+            self.main_streams[cam.id] = MainStream(src)
+
+    # -- the worker ----------------------------------------------------------------------
+
+    def build_worker(
+        self, sources: Mapping[str, FrameSource], *, active: set[str] | None = None
+    ) -> Worker:
+        """A :class:`Worker` over ``sources`` with this site's trackers, stages and sink."""
+        self.worker = Worker(
+            sources,
+            self.detector,
+            self.make_tracker,
+            self.make_stages,
+            self.sink,
+            fps={cid: self.cameras[cid].fps for cid in sources if cid in self.cameras},
+            config=self.config.worker,
+            active=active,
+        )
+        return self.worker
+
+    def run(self, sources: Mapping[str, FrameSource], stop: threading.Event) -> None:
+        """Serve the cameras this worker owns until ``stop``; then shut down gracefully.
+
+        With leases, the worker starts with no camera and serves what its leases give
+        it; if Redis cannot be reached at start it serves every camera (watching beats
+        exclusivity) and the lease thread trims that once Redis answers.
+        """
+        self.open_main_streams()
+        worker = self.build_worker(sources, active=set() if self.config.leases else None)
+        if self.config.leases:
+            self._start_leases(worker, list(sources))
+        try:
+            worker.run(stop)
+        finally:
+            self.close()
+
+    def _start_leases(self, worker: Worker, cameras: list[str]) -> None:
+        client = connect(self.config.redis_url, timeout_s=1.0)
+        self.leases = LeaseManager(client, self.worker_id, cameras, self.config.lease_ttl_ms)
+
+        def on_change(change: LeaseChange) -> None:
+            log.info(
+                "worker %s serves %s (gained %s, lost %s, released %s)",
+                self.worker_id,
+                sorted(change.owned),
+                sorted(change.gained),
+                sorted(change.lost),
+                sorted(change.released),
+            )
+            worker.set_active(change.owned)
+
+        try:
+            on_change(self.leases.tick())
+        except (redis.RedisError, OSError) as exc:
+            log.warning("Redis unreachable at start (%s): serving every camera", exc)
+            worker.set_active(cameras)
+        self.leases.start(on_change)
+
+    def close(self) -> int:
+        """Give leases back, stop main streams, publish or keep what is in flight.
+
+        Returns how many alerts stayed in the outbox (published on the next start).
+        """
+        if self.leases is not None:
+            try:
+                self.leases.stop(release=True)
+            except (redis.RedisError, OSError) as exc:
+                log.warning("could not release leases (%s); they expire by themselves", exc)
+            self.leases = None
+        for src in self._main_sources:
+            src.stop(timeout=2.0)
+        self._main_sources.clear()
+        left = self.alert_sink.close()
+        if left:
+            log.warning("%d alert(s) kept in the outbox; published on the next start", left)
+        return left
+
+    # -- display -------------------------------------------------------------------------
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """Per camera: processed, fps, drops, faults, alerts, glass-to-alert p50/p95."""
+        if self.worker is None:
+            return {}
+        per = self.worker.stats().per_camera
+        out: dict[str, dict[str, Any]] = {}
+        for cid, s in per.items():
+            p50, p95 = self.sink.percentiles(cid)
+            out[cid] = {
+                **s,
+                "alerts": self.sink.alerts.get(cid, 0),
+                "alert_ms_p50": p50,
+                "alert_ms_p95": p95,
+            }
+        return out

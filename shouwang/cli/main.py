@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+import shouwang.cli.plates_cmd  # noqa: F401  (registers commands)
 from shouwang.cli import config_cmd  # noqa: F401  (registers commands)
 from shouwang.cli.apps import app
 

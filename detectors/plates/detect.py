@@ -11,6 +11,7 @@ geometrically anyway, so a model that orders them differently still works.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from math import ceil
 
@@ -171,12 +172,28 @@ class SsdPlateDetector:
     ``[_, class, score, x1, y1, x2, y2]`` in relative coordinates.
     """
 
+    #: networks kept, one per input size (cameras have few sizes)
+    MAX_NETS = 8
+
     def __init__(self, *, threshold: float = 0.5, max_side: int = 1280) -> None:
         self.threshold = threshold
         self.max_side = max_side
-        self.net = cv2.dnn.readNetFromCaffe(
-            str(model_path("hyperlpr-ssd.prototxt")), str(model_path("hyperlpr-ssd.caffemodel"))
-        )
+        self._nets: OrderedDict[tuple[int, int], cv2.dnn.Net] = OrderedDict()
+
+    def _net(self, shape: tuple[int, int]) -> cv2.dnn.Net:
+        """One network per input size: ``cv2.dnn`` keeps the SSD prior boxes of the
+        first size it ran on, so a net reused at another size puts boxes off target."""
+        net = self._nets.get(shape)
+        if net is None:
+            net = cv2.dnn.readNetFromCaffe(
+                str(model_path("hyperlpr-ssd.prototxt")),
+                str(model_path("hyperlpr-ssd.caffemodel")),
+            )
+            self._nets[shape] = net
+            if len(self._nets) > self.MAX_NETS:  # least recently used size goes
+                self._nets.popitem(last=False)
+        self._nets.move_to_end(shape)
+        return net
 
     def detect(self, image: NDArray[np.uint8]) -> tuple[FloatArray, FloatArray]:
         """(n, 4) boxes in the image's pixels and (n,) scores."""
@@ -187,8 +204,9 @@ class SsdPlateDetector:
             size = (max(1, round(w0 * scale)), max(1, round(h0 * scale)))
             img = np.asarray(cv2.resize(image, size), dtype=np.uint8)
         x = (img[:, :, ::-1].astype(np.float32) / 255.0 - _SSD_MEAN) / _SSD_STD
-        self.net.setInput(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
-        out = self.net.forward()[0, 0]
+        net = self._net((img.shape[0], img.shape[1]))
+        net.setInput(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
+        out = net.forward()[0, 0]
         out = out[out[:, 2] > self.threshold]
         boxes = (out[:, 3:7] * np.array([w0, h0, w0, h0])).clip(0, [w0, h0, w0, h0])
         return boxes.astype(np.float32), out[:, 2].astype(np.float32)

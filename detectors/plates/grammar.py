@@ -197,10 +197,12 @@ def constrained_decode(
             blank[:, 0] = lp_blank
             continue
         # best and second-best previous label, so "same char twice needs a blank" holds
-        order = np.argsort(lab, axis=2)
-        top1_c, top2_c = order[:, :, -1], order[:, :, -2]
+        top1_c = lab.argmax(axis=2)
         top1 = np.take_along_axis(lab, top1_c[..., None], 2)[..., 0]
+        np.put_along_axis(lab, top1_c[..., None], -np.inf, 2)
+        top2_c = lab.argmax(axis=2)
         top2 = np.take_along_axis(lab, top2_c[..., None], 2)[..., 0]
+        np.put_along_axis(lab, top1_c[..., None], top1[..., None], 2)
         prev_c = np.full((n_pat, lmax, n_chr), -1, dtype=np.int64)
         prev_v = np.full((n_pat, lmax, n_chr), _NEG)
         same = chars[None, None, :] == top1_c[:, :-1, None]

@@ -151,3 +151,16 @@ def test_fifty_lprnet_crops(reader: PlateReader, shared_data: Path) -> None:
         r is not None and r.text == row["plate_text"] for r, row in zip(readings, rows, strict=True)
     )
     assert exact / len(rows) >= 0.9
+
+
+@pytest.mark.data
+def test_ssd_fallback_boxes_do_not_depend_on_earlier_frame_sizes(shared_data: Path) -> None:
+    from detectors.plates.detect import SsdPlateDetector
+
+    image = load_image(shared_data / "plates" / "special_types" / "hongkang1.jpg")
+    assert image is not None
+    reference = SsdPlateDetector().detect(image)[0]
+    used = SsdPlateDetector()
+    used.detect(np.zeros((30, 100, 3), dtype=np.uint8))
+    assert len(reference) == 1
+    np.testing.assert_allclose(used.detect(image)[0], reference, atol=1.0)

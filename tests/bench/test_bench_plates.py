@@ -3,7 +3,8 @@
 Run for figures (compare the groups' medians side by side, same run)::
 
     .venv/bin/python -m pytest tests/bench/test_bench_plates.py --benchmark-enable \\
-        --benchmark-columns=median,iqr,min,max,rounds --benchmark-group-by=group
+        --benchmark-min-rounds=10 --benchmark-columns=median,iqr,min,max,rounds \\
+        --benchmark-group-by=group
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def test_read_8_crops_one_by_one(
 @pytest.mark.parametrize("batch", [1, 8])
 def test_recogniser_only(benchmark: Any, crops: list[np.ndarray], name: str, batch: int) -> None:
     """Recogniser inference alone: 8 crops as 8 calls of 1, or 1 call of 8."""
-    benchmark.group = f"recogniser {name}: 8 crops, batch {batch} vs other"
+    benchmark.group = f"recogniser {name}: 8 crops, batch 1 vs 8"
     rec = Recognizer(name)
     chunks = [crops[i : i + batch] for i in range(0, len(crops), batch)]
     out = benchmark(lambda: [rec.probabilities(c) for c in chunks])

@@ -118,6 +118,24 @@ def test_reads_real_plates_with_type(
 
 
 @pytest.mark.data
+def test_plate_found_inside_a_vehicle_box_is_in_frame_coordinates(
+    reader: PlateReader, shared_data: Path
+) -> None:
+    image = load_image(shared_data / "plates" / "special_types" / "police.jpg")
+    assert image is not None
+    whole = reader.read(image)
+    h, w = image.shape[:2]
+    car = Detections(
+        xyxy=np.array([[w * 0.2, h * 0.2, w - 1, h - 1]], dtype=np.float32),
+        confidence=np.array([0.9], dtype=np.float32),
+        class_id=np.array([2]),
+    )
+    in_car = reader.read(image, car)
+    assert [r.text for r in in_car] == [r.text for r in whole] == ["鄂F8888警"]
+    np.testing.assert_allclose(in_car[0].xyxy, whole[0].xyxy, atol=4.0)
+
+
+@pytest.mark.data
 def test_grayscale_and_bgra_versions_of_a_plate_read_the_same(
     reader: PlateReader, shared_data: Path
 ) -> None:

@@ -112,7 +112,7 @@ def as_bgr(image: object) -> NDArray[np.uint8]:
         gray = image.reshape(image.shape[:2])
         return np.asarray(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
     if image.ndim == 3 and image.shape[2] == 3:
-        return image
+        return np.ascontiguousarray(image)
     if image.ndim == 3 and image.shape[2] == 4:
         return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR), dtype=np.uint8)
     raise ValueError(f"image: expected (h, w), (h, w, 3) or (h, w, 4), got {image.shape}")
@@ -130,6 +130,8 @@ class _Plate:
 
 class PlateReader:
     """Detects and reads Chinese plates.
+
+    Not thread-safe (``cv2.dnn`` networks are not): use one reader per worker thread.
 
     Args:
         recognizers: registry names of the CTC recognisers to fuse (``clp-rec``,
@@ -354,10 +356,11 @@ class PlateReader:
 def _looks_like_crop(w: int, h: int, found: PlateBoxes) -> bool:
     """Whether the image is itself a tight plate crop.
 
-    Plate-like shape (aspect 1.5 to 6, both single- and double-row plates) and detection
-    either finds nothing or a plate covering most of the image.
+    Plate-like shape (aspect 1.8 to 6: double-row plates are 2:1, single-row 3.1:1,
+    while 16:9 and 4:3 frames stay scenes) and detection either finds nothing or a
+    plate covering most of the image.
     """
-    if not 1.5 <= w / h <= 6.0 or w > 1000:
+    if not 1.8 <= w / h <= 6.0 or w > 1000:
         return False
     if len(found) == 0:
         return True

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.detections import Detections
+from detectors.plates.config import PlateReaderConfig
 from detectors.plates.detect import PlateBoxes, PlateDetector, SsdPlateDetector
 from detectors.plates.errors import PlateError
 from detectors.plates.fusion import Candidate, fuse
@@ -164,6 +165,19 @@ class PlateReader:
         self.min_confidence = min_confidence
         self.valid_confidence = valid_confidence
         self.vehicle_classes = vehicle_classes
+
+    @classmethod
+    def from_config(cls, cfg: PlateReaderConfig) -> PlateReader:
+        """A reader with the settings of a :class:`PlateReaderConfig`."""
+        return cls(
+            recognizers=tuple(cfg.recognizers),
+            detector_threshold=cfg.detector_threshold,
+            min_confidence=cfg.min_confidence,
+            valid_confidence=cfg.valid_confidence,
+            vehicle_classes=frozenset(cfg.vehicle_classes),
+            max_side=cfg.max_side,
+            ssd_fallback=cfg.ssd_fallback,
+        )
 
     # -- detection -----------------------------------------------------------------
     def find(self, image: NDArray[np.uint8], vehicles: Detections | None = None) -> PlateBoxes:

@@ -182,3 +182,31 @@ def test_ssd_fallback_boxes_do_not_depend_on_earlier_frame_sizes(shared_data: Pa
     used.detect(np.zeros((30, 100, 3), dtype=np.uint8))
     assert len(reference) == 1
     np.testing.assert_allclose(used.detect(image)[0], reference, atol=1.0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"recognizers": []}, "at least 1"),
+        ({"recognizers": ["tesseract"]}, "clp-rec"),
+        ({"recognizers": ["clp-rec", "clp-rec"]}, "each name once"),
+        ({"min_confidence": 0.9, "valid_confidence": 0.5}, "must not exceed"),
+        ({"max_side": 10}, "greater than or equal"),
+        ({"colour": "blue"}, "Extra inputs"),
+    ],
+)
+def test_config_rejects_bad_settings(fields: dict[str, object], message: str) -> None:
+    from pydantic import ValidationError
+
+    from detectors.plates.config import PlateReaderConfig
+
+    with pytest.raises(ValidationError, match=message):
+        PlateReaderConfig.model_validate(fields)
+
+
+def test_reader_from_config() -> None:
+    from detectors.plates.config import PlateReaderConfig
+
+    reader = PlateReader.from_config(PlateReaderConfig(recognizers=["clp-rec"], max_side=640))
+    assert [r.name for r in reader.recognizers] == ["clp-rec"]
+    assert reader.detector.max_side == 640

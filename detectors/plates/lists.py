@@ -8,8 +8,8 @@ and lines starting with ``#`` are ignored. The site file names the lists
 Matching uses a weighted edit distance: insertions and deletions cost 1, substituting
 one character for another costs 1, except the pairs cameras and recognisers really
 confuse (``0/D``, ``8/B``, ``2/Z``, ``5/S``, ``1/7`` and a few more), which cost
-:data:`CONFUSION_COST`. With the default limit of 1.0, ``京A12345`` matches ``京A1Z345``
-(distance 0.3) but not ``京A19345`` (distance 1 is allowed too: a limit is inclusive).
+:data:`CONFUSION_COST`. With the default limit of 1.0 (inclusive), ``京A12345`` matches ``京A1Z345``
+(distance 0.3) and ``京A19345`` (1.0), but not ``京A19395`` (2.0).
 
 Example:
     >>> lists = PlateLists.from_site(site, site_dir)            # doctest: +SKIP

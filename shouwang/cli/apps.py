@@ -34,6 +34,12 @@ eval_app = typer.Typer(
     no_args_is_help=True,
 )
 
+plates_app = typer.Typer(
+    help="Chinese licence plates: read the plates in an image (`shouwang plates read IMG`).",
+    no_args_is_help=True,
+)
+
 app.add_typer(config_app, name="config")
 app.add_typer(streams_app, name="streams")
 app.add_typer(eval_app, name="eval")
+app.add_typer(plates_app, name="plates")

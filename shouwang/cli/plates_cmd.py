@@ -11,15 +11,10 @@ from rich.console import Console
 from rich.progress import Progress
 
 from detectors.plates.errors import PlateError
-from shouwang.cli.apps import app, eval_app
+from shouwang.cli.apps import eval_app, plates_app
 
 if TYPE_CHECKING:
     from detectors.plates.reader import PlateReader
-
-plates_app = typer.Typer(
-    help="Chinese licence plates: read plates in an image.", no_args_is_help=True
-)
-app.add_typer(plates_app, name="plates")
 
 _RECOGNISERS = "clp-rec,ppocr-rec,hyperlpr-rec"
 

@@ -152,3 +152,41 @@ def prepare(
                 except OSError as exc:
                     raise DemoError(f"cannot write {path}: {exc.strerror or exc}") from None
     return list(todo.values())
+
+
+# The demo's person of interest: the right-hand person of zidane.jpg (x from 760 px on
+# holds exactly one face, the frontal one). The b3-entrance clip shows the same photo,
+# so the match is of a person against the photo they were enrolled from: it shows the
+# path end to end, not recognition accuracy (docs/faces.md has the measured figures).
+DEMO_POI_LIST = "persons-of-interest"
+DEMO_POI_NAME = "demo person A (sample photo zidane.jpg)"
+DEMO_POI_CROP_X = 760
+
+
+def enrol_demo_face(out_dir: Path, data_dir: Path | None = None) -> bool:
+    """Enrol the demo person of interest into the demo ``persons-of-interest`` list.
+
+    Idempotent: returns False when the entry already exists.
+
+    Raises:
+        DemoError: the photo package is missing or the face cannot be enrolled.
+    """
+    from detectors.faces import FaceAnalyzer, FaceError, WatchlistStore
+    from detectors.faces.enrol import enrol
+    from shouwang.config.site import WatchlistRef
+
+    store = WatchlistStore(data_dir)
+    store.ensure_list(WatchlistRef(id=DEMO_POI_LIST, kind="persons_of_interest"))
+    if any(e.name == DEMO_POI_NAME for e in store.entries(DEMO_POI_LIST)):
+        return False
+    raw = cv2.imread(str(samples_dir() / "zidane.jpg"), cv2.IMREAD_COLOR)
+    if raw is None:
+        raise DemoError(f"cannot read photo {samples_dir() / 'zidane.jpg'}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    photo = out_dir / "demo-poi.jpg"
+    cv2.imwrite(str(photo), raw[:, DEMO_POI_CROP_X:])
+    try:
+        enrol(store, FaceAnalyzer(), DEMO_POI_LIST, DEMO_POI_NAME, [photo])
+    except FaceError as exc:
+        raise DemoError(f"cannot enrol the demo face: {exc}") from None
+    return True

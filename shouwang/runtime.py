@@ -208,16 +208,13 @@ class Runtime:
         self.watchlists = WatchlistMatcher.from_store(store, self.face_analyzer.embedder.name)
 
     def _load_plates(self) -> None:
-        try:
-            reader_mod = importlib.import_module("detectors.plates.reader")
-            voting_mod = importlib.import_module("detectors.plates.voting")
-            lists_mod = importlib.import_module("detectors.plates.lists")
-        except ImportError as exc:
-            log.warning("plate reading is not available (%s): plate lists are not checked", exc)
-            return
-        self.plate_reader = reader_mod.PlateReader()
-        self.plate_lists = lists_mod.PlateLists.from_site(self.site, self.site_dir)
-        self._voter = voting_mod.PlateVoter
+        from detectors.plates.lists import PlateLists
+        from detectors.plates.reader import PlateReader
+        from detectors.plates.voting import PlateVoter
+
+        self.plate_lists = PlateLists.from_site(self.site, self.site_dir)
+        self.plate_reader = PlateReader()
+        self._voter = PlateVoter
 
     # -- per camera ----------------------------------------------------------------------
 

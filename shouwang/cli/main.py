@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import os
 
-from shouwang.cli import config_cmd  # noqa: F401  (registers commands)
+from shouwang.cli import (
+    config_cmd,  # noqa: F401  (registers commands)
+    tracking_cmd,  # noqa: F401
+)
 from shouwang.cli.apps import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,119 @@
+"""MOT scoring on hand-computed cases, ground-truth parsing, and the eval command."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from detectors.errors import ModelError
+from pipeline.detector import make_detector
+from pipeline.errors import PipelineError
+from pipeline.eval_mot import MotScorer, iou_distance, read_mot_gt
+from shouwang.cli.main import app
+
+BOX_A = [0.0, 0.0, 10.0, 10.0]
+BOX_B = [20.0, 20.0, 30.0, 30.0]
+BOX_C = [50.0, 50.0, 60.0, 60.0]
+
+
+def _frame(ids: list[int], boxes: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(ids, np.int64), np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
+def test_mota_matches_the_hand_computed_value() -> None:
+    """3 frames, 5 gt boxes: 2 misses + 1 false positive + 1 id switch -> MOTA = 1 - 4/5."""
+    s = MotScorer()
+    s.add(*_frame([1, 2], [BOX_A, BOX_B]), *_frame([1, 2], [BOX_A, BOX_C]))  # b missed, 2 FP
+    s.add(*_frame([1, 2], [BOX_A, BOX_B]), *_frame([1], [BOX_A]))  # b missed
+    s.add(*_frame([1], [BOX_A]), *_frame([2], [BOX_A]))  # a now hyp 2: a switch
+    r = s.summary()
+    assert r["num_objects"] == 5
+    assert (r["num_misses"], r["num_false_positives"], r["num_switches"]) == (2, 1, 1)
+    assert r["mota"] == pytest.approx(0.2)
+    assert r["recall"] == pytest.approx(3 / 5)
+    assert r["precision"] == pytest.approx(3 / 4)
+    assert (r["mostly_tracked"], r["mostly_lost"]) == (1, 1)
+
+
+def test_perfect_tracking_scores_one() -> None:
+    s = MotScorer()
+    for f in range(5):
+        box = [f, 0.0, f + 10.0, 20.0]
+        s.add(*_frame([7], [box]), *_frame([3], [box]))
+    r = s.summary()
+    assert r["mota"] == 1.0 and r["idf1"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("hyp", "expected"),
+    [
+        ([0.0, 0.0, 10.0, 10.0], 0.0),  # identical
+        ([0.0, 0.0, 10.0, 5.0], 0.5),  # IoU 0.5 exactly: still a match
+        ([0.0, 0.0, 10.0, 4.0], np.nan),  # IoU 0.4: no match allowed
+        ([30.0, 30.0, 40.0, 40.0], np.nan),  # no overlap
+    ],
+)
+def test_iou_distance(hyp: list[float], expected: float) -> None:
+    d = iou_distance(np.asarray([BOX_A], np.float32), np.asarray([hyp], np.float32))
+    np.testing.assert_allclose(d, [[expected]])
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["1,5,10,20,30,40,1,-1,-1,-1"], {1: [5]}),  # MOT15
+        (["1,5,10,20,30,40,0,-1,-1,-1", "2,5,10,20,30,40,1,-1,-1,-1"], {2: [5]}),  # conf 0 out
+        (["1,5,10,20,30,40,1,1,0.9", "1,6,10,20,30,40,1,3,1.0"], {1: [5]}),  # MOT16: pedestrians
+    ],
+)
+def test_read_mot_gt(tmp_path: Path, lines: list[str], expected: dict[int, list[int]]) -> None:
+    p = tmp_path / "gt.txt"
+    p.write_text("\n".join(lines) + "\n")
+    gt = read_mot_gt(p)
+    assert {f: g.ids.tolist() for f, g in gt.items()} == expected
+    np.testing.assert_allclose(next(iter(gt.values())).xyxy[0], [10, 20, 40, 60])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("1,5,ten,20,30,40,1\n", r"gt.txt:1: expected"), (None, "no file")],
+)
+def test_read_mot_gt_errors(tmp_path: Path, text: str | None, message: str) -> None:
+    p = tmp_path / "gt.txt"
+    if text is not None:
+        p.write_text(text)
+    with pytest.raises(PipelineError, match=message):
+        read_mot_gt(p)
+
+
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [("onnx", "detectors.objects"), ("tensorrt", "expected one of opencv, onnx")],
+)
+def test_unavailable_backend_is_named(backend: str, message: str) -> None:
+    if backend == "onnx" and importlib.util.find_spec("detectors.objects") is not None:
+        pytest.skip("the ONNX detector is present in this build")
+    with pytest.raises(ModelError, match=message):
+        make_detector(backend)
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_eval_tracking_on_the_start_of_pets(shared_data: Path, tmp_path: Path) -> None:
+    video = shared_data / "video/vtest_opencv_pets2009_s2l1_view001.avi"
+    gt = shared_data / "video/gt/PETS09-S2L1_gt.txt"
+    out = tmp_path / "mot.json"
+    args = ["eval", "tracking", str(video), str(gt), "--json", str(out), "--max-frames", "100"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    r = json.loads(out.read_text())
+    assert r["frames"] == 100 and r["fps"] > 0
+    assert r["mota"] > 0.5 and r["idf1"] > 0.5
+    assert r["recall"] > 0.7 and r["precision"] > 0.7
+    assert r["id_switches"] < 10
+    assert r["config"]["backend"] == "opencv"

@@ -2,9 +2,17 @@
 
 The ground truth is a MOTChallenge 2D text file, one box per line:
 
-- MOT15: ``frame,id,x,y,w,h,conf,wx,wy,wz`` (every row with ``conf != 0`` counts);
-- MOT16/17/20: ``frame,id,x,y,w,h,conf,class,visibility`` (rows with ``conf != 0`` and
-  class 1, pedestrian, count; other classes are left out of the ground truth).
+- MOT15: ``frame,id,x,y,w,h,conf,wx,wy,wz``: rows with ``conf != 0`` are people to
+  track; rows with ``conf == 0`` are marked "ignore";
+- MOT16/17/20: ``frame,id,x,y,w,h,conf,class,visibility``: class 1 (pedestrian) rows with
+  ``conf != 0`` are people to track; the distractor classes (2 person on vehicle,
+  7 static person, 8 distractor, 12 reflection) are "ignore"; other classes are dropped.
+
+"Ignore" boxes are don't-care, as in the MOTChallenge devkit's preprocessing (and
+``motmetrics.preprocess``): a hypothesis that matches one (IoU >= 0.5, jointly with the
+real ground truth) is removed before scoring, so it is neither a hit nor a false
+positive. ``strict`` scoring skips that step and counts such hypotheses as false
+positives (what TrackEval does for MOT15); the command reports both.
 
 Frames are 1-based: ground-truth frame N is the video's N-th decoded frame. Scoring is
 ``motmetrics`` (the py-motmetrics implementation MOTChallenge's devkit was checked
@@ -26,6 +34,7 @@ import cv2
 import motmetrics as mm
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
 
 from detectors.detections import Detections
 from pipeline.detector import Detector
@@ -35,6 +44,7 @@ from pipeline.tracking import Tracker, TrackerConfig
 
 PERSON = 0  # COCO class id of a person
 MOT_PEDESTRIAN = 1  # MOT16+ class id of a pedestrian
+MOT_DISTRACTORS = frozenset({2, 7, 8, 12})  # person on vehicle, static person, ...
 METRICS = [
     "mota",
     "motp",
@@ -57,10 +67,11 @@ METRICS = [
 
 @dataclass(frozen=True)
 class GtFrame:
-    """Ground truth of one frame: ids and xyxy boxes."""
+    """Ground truth of one frame: ids and xyxy boxes, and the don't-care boxes."""
 
     ids: NDArray[np.int64]
     xyxy: NDArray[np.float32]
+    ignore: NDArray[np.float32]
 
 
 def read_mot_gt(path: Path) -> dict[int, GtFrame]:
@@ -72,6 +83,7 @@ def read_mot_gt(path: Path) -> dict[int, GtFrame]:
     if not path.is_file():
         raise PipelineError(f"ground truth: no file at {path}")
     rows: dict[int, list[tuple[int, float, float, float, float]]] = {}
+    ignored: dict[int, list[tuple[float, float, float, float]]] = {}
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -84,14 +96,45 @@ def read_mot_gt(path: Path) -> dict[int, GtFrame]:
             raise PipelineError(
                 f"{path}:{n}: expected frame,id,x,y,w,h,conf,... numbers, got {line!r}"
             ) from None
-        if conf == 0 or mot16_class != MOT_PEDESTRIAN:
-            continue
-        rows.setdefault(frame, []).append((tid, x, y, x + w, y + h))
+        if mot16_class == MOT_PEDESTRIAN and conf != 0:
+            rows.setdefault(frame, []).append((tid, x, y, x + w, y + h))
+        elif mot16_class == MOT_PEDESTRIAN or mot16_class in MOT_DISTRACTORS:
+            ignored.setdefault(frame, []).append((x, y, x + w, y + h))
     out: dict[int, GtFrame] = {}
-    for frame, items in rows.items():
-        arr = np.asarray(items, dtype=np.float64)
-        out[frame] = GtFrame(ids=arr[:, 0].astype(np.int64), xyxy=arr[:, 1:].astype(np.float32))
+    for frame in sorted(set(rows) | set(ignored)):
+        arr = np.asarray(rows.get(frame, []), dtype=np.float64).reshape(-1, 5)
+        out[frame] = GtFrame(
+            ids=arr[:, 0].astype(np.int64),
+            xyxy=arr[:, 1:].astype(np.float32),
+            ignore=np.asarray(ignored.get(frame, []), dtype=np.float32).reshape(-1, 4),
+        )
     return out
+
+
+def drop_ignored(
+    gt_xyxy: NDArray[np.float32],
+    ignore_xyxy: NDArray[np.float32],
+    hyp_xyxy: NDArray[np.float32],
+    min_iou: float = 0.5,
+) -> NDArray[np.bool_]:
+    """Mask of hypotheses to keep: False where one matches a don't-care box.
+
+    Matching is one-to-one over the real and the don't-care boxes together (highest IoU
+    first, Hungarian), so a hypothesis on a real person is never dropped for a
+    don't-care box beside it.
+    """
+    keep = np.ones(len(hyp_xyxy), dtype=bool)
+    if not len(ignore_xyxy) or not len(hyp_xyxy):
+        return keep
+    both = np.concatenate([gt_xyxy.reshape(-1, 4), ignore_xyxy]).astype(np.float32)
+    dist = iou_distance(both, hyp_xyxy, min_iou)
+    cost = np.where(np.isnan(dist), 1e6, dist)
+    cost[len(gt_xyxy) :] += 1e-6  # on a tie the real person takes the hypothesis
+    rows, cols = linear_sum_assignment(cost)
+    for r, c in zip(rows, cols, strict=True):
+        if r >= len(gt_xyxy) and not np.isnan(dist[r, c]):
+            keep[c] = False
+    return keep
 
 
 def iou_distance(
@@ -201,12 +244,15 @@ def evaluate_tracking(
     Returns:
         ``mota``, ``idf1``, ``recall``, ``precision``, ``frames``, ``fps`` (frames per
         second of decode + gate + detect + track on this machine) and the other
-        :data:`METRICS`, plus ``detector_runs`` and motion figures.
+        :data:`METRICS`, plus ``detector_runs`` and motion figures; ``strict`` holds
+        the headline figures again with hypotheses on don't-care boxes counted as false
+        positives.
     """
     gt = read_mot_gt(gt_path)
     tracker = Tracker(tracker_config)
     gate = MotionGate(motion) if motion is not None else None
     scorer = MotScorer(min_iou)
+    strict = MotScorer(min_iou)
     held = Detections.empty()
     runs = 0
     motion_fractions: list[float] = []
@@ -228,13 +274,10 @@ def evaluate_tracking(
             held = tracker.update(people, ts, image=None)
         now = time.perf_counter()
         busy += now - t_prev
-        truth = gt.get(index + 1)
-        scorer.add(
-            truth.ids if truth else empty_ids,
-            truth.xyxy if truth else empty_boxes,
-            held.tracker_id,
-            held.xyxy,
-        )
+        truth = gt.get(index + 1) or GtFrame(empty_ids, empty_boxes, empty_boxes)
+        strict.add(truth.ids, truth.xyxy, held.tracker_id, held.xyxy)
+        keep = drop_ignored(truth.xyxy, truth.ignore, held.xyxy, min_iou)
+        scorer.add(truth.ids, truth.xyxy, held.tracker_id[keep], held.xyxy[keep])
         if on_frame is not None:
             on_frame()
         t_prev = time.perf_counter()
@@ -248,6 +291,11 @@ def evaluate_tracking(
         frames_skipped=scorer.frames - runs,
         id_switches=result["num_switches"],
     )
+    strict_result = strict.summary()
+    result["strict"] = {
+        k: strict_result[k]
+        for k in ("mota", "idf1", "recall", "precision", "num_false_positives", "num_switches")
+    }
     if motion_fractions:
         result["motion_box_fraction_mean"] = float(np.mean(motion_fractions))
     return result

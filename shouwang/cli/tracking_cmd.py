@@ -31,10 +31,10 @@ def eval_tracking(
     ] = "opencv",
     input_size: Annotated[
         int, typer.Option(help="detector input width = height (multiple of 32)")
-    ] = 608,
+    ] = 640,
     conf_threshold: Annotated[
-        float, typer.Option(help="detector score threshold (low boxes feed ByteTrack)")
-    ] = 0.25,
+        float, typer.Option(help="detector score threshold; boxes below are never seen")
+    ] = 0.4,
     track_threshold: Annotated[
         float, typer.Option(help="score a detection needs to start a track")
     ] = 0.5,
@@ -58,8 +58,10 @@ def eval_tracking(
 
     Example:
 
-        shouwang eval tracking ../shared/data/video/vtest_opencv_pets2009_s2l1_view001.avi
+    ```
+    shouwang eval tracking ../shared/data/video/vtest_opencv_pets2009_s2l1_view001.avi \
         ../shared/data/video/gt/PETS09-S2L1_gt.txt --json mot.json
+    ```
 
     Output (stdout and --json): `mota` (1 - (misses + false positives + id switches) /
     ground-truth boxes; 1 is perfect, it can go below 0), `idf1` (how long each person

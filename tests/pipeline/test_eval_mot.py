@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from detectors.errors import ModelError
 from pipeline.detector import make_detector
 from pipeline.errors import PipelineError
-from pipeline.eval_mot import MotScorer, iou_distance, read_mot_gt
+from pipeline.eval_mot import MotScorer, drop_ignored, iou_distance, read_mot_gt
 from shouwang.cli.main import app
 
 BOX_A = [0.0, 0.0, 10.0, 10.0]
@@ -64,19 +64,51 @@ def test_iou_distance(hyp: list[float], expected: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("lines", "expected"),
+    ("lines", "expected", "ignored"),
     [
-        (["1,5,10,20,30,40,1,-1,-1,-1"], {1: [5]}),  # MOT15
-        (["1,5,10,20,30,40,0,-1,-1,-1", "2,5,10,20,30,40,1,-1,-1,-1"], {2: [5]}),  # conf 0 out
-        (["1,5,10,20,30,40,1,1,0.9", "1,6,10,20,30,40,1,3,1.0"], {1: [5]}),  # MOT16: pedestrians
+        (["1,5,10,20,30,40,1,-1,-1,-1"], {1: [5]}, {1: 0}),  # MOT15
+        (  # MOT15: conf 0 marks a don't-care box
+            ["1,5,10,20,30,40,0,-1,-1,-1", "2,5,10,20,30,40,1,-1,-1,-1"],
+            {1: [], 2: [5]},
+            {1: 1, 2: 0},
+        ),
+        (  # MOT16: pedestrians count, a static person is don't-care, a car is dropped
+            ["1,5,10,20,30,40,1,1,0.9", "1,6,10,20,30,40,1,7,1.0", "1,7,1,2,3,4,0,3,1"],
+            {1: [5]},
+            {1: 1},
+        ),
     ],
 )
-def test_read_mot_gt(tmp_path: Path, lines: list[str], expected: dict[int, list[int]]) -> None:
+def test_read_mot_gt(
+    tmp_path: Path, lines: list[str], expected: dict[int, list[int]], ignored: dict[int, int]
+) -> None:
     p = tmp_path / "gt.txt"
     p.write_text("\n".join(lines) + "\n")
     gt = read_mot_gt(p)
     assert {f: g.ids.tolist() for f, g in gt.items()} == expected
-    np.testing.assert_allclose(next(iter(gt.values())).xyxy[0], [10, 20, 40, 60])
+    assert {f: len(g.ignore) for f, g in gt.items()} == ignored
+    np.testing.assert_allclose(gt[max(gt)].xyxy[0], [10, 20, 40, 60])
+    for g in gt.values():
+        for box in g.ignore:
+            np.testing.assert_allclose(box, [10, 20, 40, 60])
+
+
+@pytest.mark.parametrize(
+    ("gt", "ignore", "hyp", "keep"),
+    [
+        ([BOX_A], [BOX_B], [BOX_A, BOX_B, BOX_C], [True, False, True]),  # on don't-care: out
+        ([BOX_A], [BOX_A], [BOX_A], [True]),  # a real person wins over a don't-care twin
+        ([BOX_A], [BOX_A], [BOX_A, BOX_A], [True, False]),  # one each
+        ([], [], [BOX_A], [True]),  # nothing to ignore
+    ],
+)
+def test_drop_ignored(
+    gt: list[list[float]], ignore: list[list[float]], hyp: list[list[float]], keep: list[bool]
+) -> None:
+    def arr(b: list[list[float]]) -> np.ndarray:
+        return np.asarray(b, np.float32).reshape(-1, 4)
+
+    assert drop_ignored(arr(gt), arr(ignore), arr(hyp)).tolist() == keep
 
 
 @pytest.mark.parametrize(
@@ -117,3 +149,4 @@ def test_eval_tracking_on_the_start_of_pets(shared_data: Path, tmp_path: Path) -
     assert r["recall"] > 0.7 and r["precision"] > 0.7
     assert r["id_switches"] < 10
     assert r["config"]["backend"] == "opencv"
+    assert r["strict"]["mota"] <= r["mota"]  # don't-care boxes can only remove errors

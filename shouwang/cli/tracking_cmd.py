@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -71,14 +72,14 @@ def eval_tracking(
     """
     video_fps, total = video_info(video)
     frame_rate = fps or video_fps or 25.0
-    tracker_cfg = TrackerConfig(
-        frame_rate=frame_rate,
-        track_activation_threshold=track_threshold,
-        lost_track_seconds=lost_seconds,
-        class_groups=[[0]],
-    )
-    motion = MotionConfig(keyframe_seconds=keyframe_seconds) if motion_gating else None
     try:
+        tracker_cfg = TrackerConfig(
+            frame_rate=frame_rate,
+            track_activation_threshold=track_threshold,
+            lost_track_seconds=lost_seconds,
+            class_groups=[[0]],
+        )
+        motion = MotionConfig(keyframe_seconds=keyframe_seconds) if motion_gating else None
         detector = make_detector(backend, input_size=input_size, conf_threshold=conf_threshold)
         todo = min(total, max_frames) if total and max_frames else (max_frames or total or None)
         progress = Progress(
@@ -100,6 +101,14 @@ def eval_tracking(
                 max_frames=max_frames,
                 on_frame=lambda: progress.advance(task),
             )
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: "
+            + str(e["msg"]).removeprefix("Value error, ").removeprefix(f"{e['loc'][-1]}: ")
+            for e in exc.errors()
+        )
+        typer.echo(f"error: {reasons}", err=True)
+        raise typer.Exit(1) from exc
     except (ModelError, PipelineError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -111,6 +111,9 @@ class Track:
         best_score: the score of ``best_crop``.
         state: ``active`` (seen this frame), ``lost`` (kept for re-finding) or ``finished``.
         hits: frames in which the track was matched.
+        confidence: the detector's score at the latest match.
+        extra: free room for later stages (a plate reading, a face match) to annotate
+            the track; the tracker never reads it.
     """
 
     id: int
@@ -188,10 +191,11 @@ class Tracker:
         for key in sorted(set(groups.tolist()) | set(self._engines)):
             sel = rows[groups == key]
             parts.append(self._update_group(key, dets, sel, timestamp))
-        out = Detections.merge(parts) if parts else Detections.empty()
+        out = Detections.merge(parts)
         if len(out):
-            order = np.argsort(out.data[_ROW], kind="stable")
-            out = out[order]
+            out = out[np.argsort(out.data[_ROW], kind="stable")]
+        else:  # keep the caller's data columns, with no rows
+            out = dets[np.zeros(len(dets), dtype=bool)]
         self._refresh(out, timestamp, image)
         if _ROW in out.data:
             out = Detections(

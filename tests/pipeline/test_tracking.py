@@ -187,3 +187,5 @@ def test_empty_frames_and_no_detections() -> None:
     tracker = Tracker()
     out = tracker.update(Detections.empty(), 0.1)
     assert len(out) == 0 and tracker.tracks == {}
+    first = tracker.update(_dets([(0, 0, 10, 20)], tag=["a"]), 0.2)  # not confirmed yet
+    assert len(first) == 0 and list(first.data) == ["tag"]

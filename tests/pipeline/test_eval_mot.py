@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from detectors.detections import Detections
 from detectors.errors import ModelError
 from pipeline.detector import make_detector
 from pipeline.errors import PipelineError
-from pipeline.eval_mot import MotScorer, drop_ignored, iou_distance, read_mot_gt
+from pipeline.eval_mot import (
+    MotScorer,
+    drop_ignored,
+    evaluate_tracking,
+    iou_distance,
+    read_mot_gt,
+)
+from pipeline.motion import MotionConfig
+from pipeline.tracking import TrackerConfig
 from shouwang.cli.main import app
 
 BOX_A = [0.0, 0.0, 10.0, 10.0]
@@ -150,3 +161,58 @@ def test_eval_tracking_on_the_start_of_pets(shared_data: Path, tmp_path: Path) -
     assert r["id_switches"] < 10
     assert r["config"]["backend"] == "opencv"
     assert r["strict"]["mota"] <= r["mota"]  # don't-care boxes can only remove errors
+
+
+class BrightBlobDetector:
+    """A real, tiny detector: every bright blob is a person (for synthetic scenes)."""
+
+    names: Mapping[int, str] = {0: "person"}
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        out = []
+        for img in images:
+            mask = (img.min(axis=2) > 200).astype(np.uint8)
+            n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+            boxes = [[x, y, x + w, y + h] for x, y, w, h, a in stats[1:n] if a > 50]
+            out.append(
+                Detections(
+                    xyxy=np.asarray(boxes, np.float32).reshape(-1, 4),
+                    confidence=np.full(len(boxes), 0.9, np.float32),
+                    class_id=np.zeros(len(boxes), np.int64),
+                )
+            )
+        return out
+
+
+def _walk_then_stand(tmp_path: Path) -> tuple[Path, Path]:
+    """60 frames at 10 fps: a person walks for 2 s, then stands still for 4 s."""
+    video, gt = tmp_path / "scene.avi", tmp_path / "gt.txt"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (320, 240))
+    lines = []
+    for f in range(60):
+        x = 20 + 6 * min(f, 20)
+        frame = np.full((240, 320, 3), 60, np.uint8)
+        frame[80:160, x : x + 30] = 255
+        writer.write(frame)
+        lines.append(f"{f + 1},1,{x},80,30,80,1,-1,-1,-1")
+    writer.release()
+    gt.write_text("\n".join(lines) + "\n")
+    return video, gt
+
+
+# Gated: 21 walking frames run, then the stopped person keeps showing as motion for
+# ~2 s (alpha 0.1) until the background absorbs it; of the remaining ~2 s only the
+# 1 s keyframes run.
+@pytest.mark.parametrize(("gated", "min_skipped"), [(False, 0), (True, 15)])
+def test_motion_gating_skips_still_frames_and_keeps_tracks(
+    tmp_path: Path, gated: bool, min_skipped: int
+) -> None:
+    video, gt = _walk_then_stand(tmp_path)
+    motion = MotionConfig(keyframe_seconds=1.0) if gated else None
+    r = evaluate_tracking(
+        video, gt, BrightBlobDetector(), TrackerConfig(frame_rate=10), motion=motion
+    )
+    assert r["frames"] == 60
+    assert r["frames_skipped"] >= min_skipped and r["detector_runs"] + r["frames_skipped"] == 60
+    assert r["mota"] >= 0.95 and r["id_switches"] == 0  # held tracks still cover the person
+    assert r["num_misses"] <= 2  # the first frame, before the track is confirmed

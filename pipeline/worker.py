@@ -47,7 +47,9 @@ class BatchDetector(Protocol):
     """Turns several images into one ``Detections`` each, in one model call."""
 
     @property
-    def names(self) -> Mapping[int, str]: ...
+    def names(self) -> Mapping[int, str]:
+        """Class id → name of the classes it reports."""
+        ...
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]: ...
 

@@ -19,7 +19,6 @@ Reuse (benchmarks, tests)::
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
@@ -47,6 +46,7 @@ from pipeline.anomaly.scene import SceneScorer
 from pipeline.anomaly.tamper import TamperDetector
 from pipeline.events import Finding
 from pipeline.stages import AnomalyStage, FaceStage, MainStream, PlateStage
+from pipeline.tracking import Tracker, TrackerConfig
 from pipeline.worker import CameraStage, FrameSource, FrameTracker, Worker, WorkerConfig
 from shouwang.config.loader import resolve_url
 from shouwang.config.site import Camera, Site
@@ -238,10 +238,8 @@ class Runtime:
 
     def make_tracker(self, camera_id: str) -> FrameTracker:
         """A fresh tracker at the camera's analysis frame rate."""
-        tracking = importlib.import_module("pipeline.tracking")
         cam = self.cameras[camera_id]
-        tracker: FrameTracker = tracking.Tracker(tracking.TrackerConfig(frame_rate=cam.fps))
-        return tracker
+        return Tracker(TrackerConfig(frame_rate=cam.fps))
 
     def make_stages(self, camera_id: str) -> list[CameraStage]:
         """The stages the camera's site config asks for, in the order they run."""

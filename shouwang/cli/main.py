@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "streams_cmd",
     "anomaly_cmd",
     "plates_cmd",
+    "tracking_cmd",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"shouwang.cli.{_name}")

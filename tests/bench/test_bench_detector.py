@@ -150,6 +150,10 @@ def test_stage_overhead_paired(
         info[f"{clock}_overhead"] = float((med[0] + med[2]) / med[1])
         info[f"{clock}_fps"] = batch / float(med.sum())
     benchmark.extra_info.update(info)
+    # Budget tags: whole stage / inference alone, on CPU time measured in the same rounds.
+    benchmark.extra_info.update(
+        stage="detect_overhead", batch=batch, ratio=1.0 + info["cpu_overhead"]
+    )
     print(
         f"\nbatch {batch} ({len(wall)} rounds): wall ms pre/infer/post "
         f"{info['wall_pre_median_ms']:.2f}/{info['wall_infer_median_ms']:.1f}/"

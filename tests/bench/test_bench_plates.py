@@ -42,6 +42,8 @@ def test_detect_and_read_one_plate_frame(
 ) -> None:
     """A whole frame with one plate: detection, rectification, three recognisers, decode."""
     benchmark.group = "detect+read per plate (scene)"
+    if file.endswith("police.jpg"):
+        benchmark.extra_info.update(stage="plate", impl="shouwang")
     image = load_image(shared_data / "plates" / file)
     assert image is not None
     readings = benchmark(reader.read, image)
@@ -51,6 +53,7 @@ def test_detect_and_read_one_plate_frame(
 def test_read_8_crops_batched(benchmark: Any, reader: PlateReader, crops: list[np.ndarray]) -> None:
     """Eight plate crops in one call per recogniser (divide the median by 8 per plate)."""
     benchmark.group = "8 plates: batched vs one by one"
+    benchmark.extra_info.update(pair="plates8", impl="batched", items_per_call=len(crops))
     out = benchmark(reader.read_crops, crops)
     assert len(out) == len(crops)
 
@@ -60,6 +63,7 @@ def test_read_8_crops_one_by_one(
 ) -> None:
     """The same eight crops, one inference call each."""
     benchmark.group = "8 plates: batched vs one by one"
+    benchmark.extra_info.update(pair="plates8", impl="single", items_per_call=len(crops))
     out = benchmark(lambda: [reader.read_crops([c]) for c in crops])
     assert len(out) == len(crops)
 

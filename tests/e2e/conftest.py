@@ -21,8 +21,6 @@ from shouwang.demo import SHOTS, compose, enrol_demo_face
 from tests.alerts.conftest import REDIS_SERVER, RedisServer
 from tests.streams.conftest import RtspServer, _gi_missing
 
-pytest.importorskip("pipeline.tracking", reason="pipeline.tracking (tracking branch) not merged")
-
 # The b3-entrance demo camera's calibration (1280x720 pixels ↔ ground).
 B3_CALIBRATION = {
     "points": [

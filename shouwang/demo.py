@@ -94,9 +94,13 @@ def compose(
     progress: Callable[[int], object] | None = None,
     *,
     seconds: float = SECONDS,
+    photo: Path | None = None,
 ) -> Path:
-    """Write one clip for ``shot`` to ``path`` (H.264, 1280x720, 25 fps, 20 s by default)."""
-    photo_path = samples_dir() / shot.photo
+    """Write one clip for ``shot`` to ``path`` (H.264, 1280x720, 25 fps, 20 s by default).
+
+    ``photo`` replaces the shot's package photo (an operator-supplied picture).
+    """
+    photo_path = photo or samples_dir() / shot.photo
     raw = cv2.imread(str(photo_path), cv2.IMREAD_COLOR)
     if raw is None:
         raise DemoError(f"cannot read photo {photo_path}")
@@ -124,6 +128,34 @@ def compose(
     return path
 
 
+# A photo of a vehicle with a real Chinese plate, supplied by the operator: no package
+# on PyPI ships one, so a fresh machine's demo has no plate footage (docs/pipeline.md).
+PLATE_IMAGE_ENV = "SHOUWANG_DEMO_PLATE_IMAGE"
+GATE_CAMERA = "north-gate"
+
+
+def _photo_for(cam: str) -> Path | None:
+    """The operator's plate photo for the gate camera, when given; else the package's."""
+    value = os.environ.get(PLATE_IMAGE_ENV, "")
+    if cam != GATE_CAMERA or not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise DemoError(f"{PLATE_IMAGE_ENV}={value}: no such file")
+    return path.resolve()
+
+
+def _source_file(clip: Path) -> Path:
+    """Beside each clip: which photo it was made from (remade when that changes)."""
+    return clip.with_name(f".{clip.stem}.source")
+
+
+def _made_from(clip: Path) -> str:
+    """The photo a clip was made from; "None" for the package photo (the default)."""
+    marker = _source_file(clip)
+    return marker.read_text() if marker.is_file() else "None"
+
+
 def default_dir() -> Path:
     """``$SHOUWANG_DEMO_MEDIA``, else ``.cache/demo`` under the current folder."""
     return Path(os.environ.get("SHOUWANG_DEMO_MEDIA") or ".cache/demo")
@@ -139,7 +171,12 @@ def prepare(
     """
     out_dir = default_dir() if out_dir is None else out_dir
     todo = {cam: out_dir / f"{cam}.mp4" for cam in SHOTS}
-    missing = {cam: p for cam, p in todo.items() if force or not p.is_file()}
+    photos = {cam: _photo_for(cam) for cam in SHOTS}
+    missing = {
+        cam: p
+        for cam, p in todo.items()
+        if force or not p.is_file() or _made_from(p) != str(photos[cam])
+    }
     if missing:
         total = len(missing) * FPS * SECONDS
         console = Console(stderr=True)
@@ -148,7 +185,8 @@ def prepare(
             for cam, path in missing.items():
                 bar.update(task, description=f"composing {path.name}")
                 try:
-                    compose(SHOTS[cam], path, lambda n: bar.advance(task, n))
+                    compose(SHOTS[cam], path, lambda n: bar.advance(task, n), photo=photos[cam])
+                    _source_file(path).write_text(str(photos[cam]))
                 except OSError as exc:
                     raise DemoError(f"cannot write {path}: {exc.strerror or exc}") from None
     return list(todo.values())

@@ -123,5 +123,7 @@ class AnomalyStage:
             zone=ev.zone,
             subject=subject,
             measured={ev.unit: float(ev.value)},
-            dedup_key=f"{kind}:{camera}:{ev.rule}:{tid if tid is not None else ''}",
+            # One incident per rule (and zone) while it keeps firing: a guard wants "people
+            # on the flower bed" once with updates, not one alert per (re-)tracked person.
+            dedup_key=f"{kind}:{camera}:{ev.rule}",
         )

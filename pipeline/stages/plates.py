@@ -9,7 +9,7 @@ decides which reader to use.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,7 +71,9 @@ class PlateReaderLike(Protocol):
 class VoterLike(Protocol):
     """Per-track voting over a vehicle's readings."""
 
-    def add(self, track_id: int, reading: PlateReadingLike) -> PassLike | None: ...
+    # ``reading`` is whatever the reader returned (typed loosely: a voter accepts only
+    # its own reader's readings, which a protocol parameter cannot express).
+    def add(self, track_id: int, reading: Any) -> PassLike | None: ...
     def finish(self, track_id: int) -> PassLike | None: ...
 
 

@@ -320,6 +320,29 @@ REGISTRY: dict[str, ModelSpec] = {
         sha256="2bc2b55c1c06f00859400f677e918e85c5a6b1ae2454cc36009fdd8a954baa34",
         license="Apache-2.0 (HyperLPR)",
     ),
+    "hyperlpr-rec.prototxt": ModelSpec(
+        name="hyperlpr-rec.prototxt",
+        task="plate_recognition",
+        format="caffe_prototxt",
+        source=PackageSource(
+            "hyperlpr2", "hyperlpr2", "models/dnn/SegmenationFree-Inception.prototxt"
+        ),
+        sha256="b2e7d17cb0acdbf6a1f3c0e8ea5495b0a609dbc91620560339274501d8bf517d",
+        license="Apache-2.0 (HyperLPR)",
+        input_size=(160, 40),
+        description="HyperLPR segmentation-free CTC plate recogniser (83 characters + blank)",
+    ),
+    "hyperlpr-rec.caffemodel": ModelSpec(
+        name="hyperlpr-rec.caffemodel",
+        task="plate_recognition",
+        format="caffe_model",
+        source=PackageSource(
+            "hyperlpr2", "hyperlpr2", "models/dnn/SegmenationFree-Inception.caffemodel"
+        ),
+        sha256="6045bf9c193ce0e3db0d7da7a6069f74e5d2db203e028980eaf3d60c84f67b23",
+        license="Apache-2.0 (HyperLPR)",
+        input_size=(160, 40),
+    ),
     # --- faces ---
     "centerface": ModelSpec(
         name="centerface",

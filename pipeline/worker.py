@@ -45,7 +45,10 @@ class FrameSource(Protocol):
 class BatchDetector(Protocol):
     """Turns several images into one ``Detections`` each, in one model call."""
 
-    names: Mapping[int, str]
+    @property
+    def names(self) -> Mapping[int, str]:
+        """Class id → name of the classes it reports."""
+        ...
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]: ...
 

@@ -59,6 +59,11 @@ models_app = typer.Typer(
     no_args_is_help=True,
 )
 
+plates_app = typer.Typer(
+    help="Chinese licence plates: read the plates in an image (`shouwang plates read IMG`).",
+    no_args_is_help=True,
+)
+
 app.add_typer(config_app, name="config")
 app.add_typer(streams_app, name="streams")
 app.add_typer(demo_app, name="demo")
@@ -66,3 +71,4 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(faces_app, name="faces")
 app.add_typer(models_app, name="models")
+app.add_typer(plates_app, name="plates")

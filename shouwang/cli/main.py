@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "run_cmd",
     "streams_cmd",
     "anomaly_cmd",
+    "plates_cmd",
+    "tracking_cmd",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"shouwang.cli.{_name}")

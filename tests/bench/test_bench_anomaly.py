@@ -83,6 +83,7 @@ def test_bench_rule_engine_50_tracks(benchmark: Any) -> None:
         clock[0] += 1
         return len(engine.update(dets, NIGHT + clock[0] / FPS, image))
 
+    benchmark.extra_info.update(stage="anomaly", impl="shouwang", tracks=N_TRACKS)
     benchmark.pedantic(step, rounds=600, warmup_rounds=20)
     assert len(engine.tracks) == N_TRACKS
 

@@ -93,7 +93,8 @@ def test_raw_inference(
     blob, _ = detector.preprocess(frames[:batch])
     feed = {detector.input_name: blob}
     benchmark.group = f"batch {batch}"
-    benchmark.extra_info["frames"] = batch
+    benchmark.extra_info.update(frames=batch, stage="detect", impl="raw", batch=batch)
+    benchmark.extra_info["items_per_call"] = batch
     _run(benchmark, lambda: detector.session.run([detector.output_name], feed), ROUNDS[batch])
 
 
@@ -102,7 +103,8 @@ def test_detect_stage(
     benchmark: Any, detector: ObjectDetector, frames: list[NDArray[np.uint8]], batch: int
 ) -> None:
     benchmark.group = f"batch {batch}"
-    benchmark.extra_info["frames"] = batch
+    benchmark.extra_info.update(frames=batch, stage="detect", impl="shouwang", batch=batch)
+    benchmark.extra_info["items_per_call"] = batch
     chunk = frames[:batch]
     _run(benchmark, lambda: detector.detect(chunk), ROUNDS[batch])
     assert len(detector.detect(chunk)) == batch

@@ -41,6 +41,8 @@ def test_bench_detect_720p(
     benchmark: BenchmarkFixture, frame_720p: NDArray[np.uint8], max_side: int
 ) -> None:
     det = CenterFaceDetector(CenterFaceConfig(max_side=max_side))
+    if max_side == 640:
+        benchmark.extra_info.update(stage="face_detect", impl="shouwang")
     faces = benchmark(det.detect, frame_720p)
     assert len(faces) == 2
 
@@ -61,6 +63,7 @@ def test_bench_embed_one_face_dlib(
     faces = CenterFaceDetector().detect(frame_720p)
     lms = faces.data["landmarks"][:1]
     emb = DlibEmbedder()
+    benchmark.extra_info.update(stage="face_embed", impl="shouwang")
     vec = benchmark(emb.embed, frame_720p, lms)
     assert vec.shape == (1, 128)
 
@@ -87,6 +90,8 @@ def test_bench_search_100k(benchmark: BenchmarkFixture, dim: int) -> None:
         idx.add(
             np.arange(start, start + 25_000), rng.standard_normal((25_000, dim), dtype=np.float32)
         )
+    if dim == 128:
+        benchmark.extra_info.update(stage="face_search", impl="shouwang")
     target = 31_337
     query = idx.matrix[target] + 0.05 * rng.standard_normal(dim).astype(np.float32)
     hits = benchmark(idx.search, query, 5)

@@ -150,6 +150,9 @@ def test_ingest_vs_raw_decode(
         results[f"source x{n} frames/s"] = ours
         st = benchmark.stats.stats
         benchmark.extra_info.update(
+            stage="decode",
+            impl="shouwang",
+            streams=n,
             raw_fps_median=round(raw, 1),
             raw_fps_range=[
                 round(expected / max(raw_times), 1),

@@ -77,6 +77,7 @@ def test_bench_raw_xadd_publish(benchmark: BenchmarkFixture, client: redis.Redis
         pipe.publish(keys.ALERT_CHANNEL, doc)
         pipe.execute()
 
+    benchmark.extra_info.update(stage="publish", impl="raw")
     _run(benchmark, raw, docs)
     _report(benchmark, "raw XADD+PUBLISH")
     assert client.xlen(keys.ALERT_STREAM) >= 1
@@ -84,6 +85,7 @@ def test_bench_raw_xadd_publish(benchmark: BenchmarkFixture, client: redis.Redis
 
 def test_bench_publish(benchmark: BenchmarkFixture, client: redis.Redis, tmp_path: Path) -> None:
     pub = AlertPublisher(TEST_REDIS_URL, outbox_path=tmp_path / "o.sqlite")
+    benchmark.extra_info.update(stage="publish", impl="shouwang")
     _run(benchmark, pub.publish, ((a,) for a in _alerts(ROUNDS + 10)))
     _report(benchmark, "AlertPublisher.publish")
     assert pub.close() == 0

@@ -78,11 +78,11 @@ class ClockedSource:
         return frame
 
 
-GRID = (2, 2)  # rows, columns of intrusion zones over the picture
+GRID = (2, 4)  # rows, columns of intrusion zones over the picture
 
 
 def bench_site(cameras: Sequence[str], urls: Sequence[str], width: int, height: int) -> Site:
-    """A site whose cameras each watch a 2x2 grid of intrusion zones over the picture.
+    """A site whose cameras each watch a 2x4 grid of intrusion zones over the picture.
 
     One intrusion rule per zone (people only), as a site would configure lawns and
     doorways. People walking across the PETS scene enter a new zone every few seconds,

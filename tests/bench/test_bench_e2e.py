@@ -11,7 +11,7 @@ Run for figures (full series 1, 2, 4, 8, 16 streams; about 4 minutes)::
 
     .venv/bin/python -m pytest tests/bench/test_bench_e2e.py --benchmark-enable -s
 
-Quick (``SHOUWANG_BENCH_QUICK=1``: 1, 2, 4 streams, 5 s each; under a minute) is what
+Quick (``SHOUWANG_BENCH_QUICK=1``: 1, 2, 4 streams, 4 s each; about a minute) is what
 ``shouwang bench --quick`` runs. In the ordinary suite (``--benchmark-disable``) only
 the 1- and 2-stream points run, 3 s each, as a smoke test.
 """
@@ -37,8 +37,9 @@ from detectors.objects import ObjectDetector, ObjectDetectorConfig, load_object_
 pytestmark = [pytest.mark.bench, pytest.mark.rtsp, pytest.mark.redis, pytest.mark.slow]
 
 STREAMS = pick(full=[1, 2, 4, 8, 16], quick=[1, 2, 4])
-SECONDS = pick(full=20.0, quick=5.0)
-WARMUP_S = pick(full=3.0, quick=2.0)
+SECONDS = pick(full=20.0, quick=4.0)
+WARMUP_S = pick(full=3.0, quick=1.5)
+RAW_S = pick(full=3.0, quick=0.75)  # each of session.run and detect(), before and after
 SMOKE_STREAMS = (1, 2)
 SMOKE_SECONDS = 3.0
 SERIES = "pets-rtsp"
@@ -115,7 +116,7 @@ def test_e2e(
             rounds=pick(full=30, quick=8) if not smoke else 1,
             warmup_rounds=0 if smoke else 1,
         )
-        base = raw_detector_fps(detector, image, batch, 0.5 if smoke else pick(3.0, 1.5))
+        base = raw_detector_fps(detector, image, batch, 0.5 if smoke else RAW_S)
         baselines[streams] = base
         info.update(base)
         info["throughput_fps"] = base["raw_fps"]
@@ -139,7 +140,7 @@ def test_e2e(
     # the bare model again right after the run; the baseline is the mean of the
     # measurements before (the raw row) and after, so load drifting during the run
     # weighs on both sides
-    after = raw_detector_fps(detector, image, batch, 0.5 if smoke else pick(3.0, 1.5))
+    after = raw_detector_fps(detector, image, batch, 0.5 if smoke else RAW_S)
     before = baselines.get(streams, after)
     base = {k: round((before[k] + after[k]) / 2, 2) for k in after}
     info.update(base)

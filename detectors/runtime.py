@@ -10,8 +10,9 @@ asked-for provider is not in this onnxruntime build, the session falls back alon
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 import onnxruntime as ort
 
@@ -32,6 +33,19 @@ _CHAIN: dict[str, list[str]] = {
     "cuda": ["cuda", "cpu"],
     "cpu": ["cpu"],
 }
+
+
+def configured_provider() -> Provider:
+    """The provider named by ``SHOUWANG_PROVIDER`` (default ``cpu``).
+
+    Raises:
+        ModelError: the variable names no known provider.
+    """
+    value = os.environ.get("SHOUWANG_PROVIDER", "cpu").strip().lower()
+    for known in get_args(Provider):
+        if value == known:
+            return cast(Provider, known)
+    raise ModelError(f"SHOUWANG_PROVIDER: expected one of cpu, cuda, tensorrt, got {value!r}")
 
 
 def available_providers() -> list[str]:
@@ -91,6 +105,7 @@ def create_session(
         else:
             providers.append(PROVIDERS[p])
     so = ort.SessionOptions()
+    so.log_severity_level = 3  # errors only: some shipped models warn about unused initialisers
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

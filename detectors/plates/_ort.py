@@ -1,22 +1,23 @@
 """The one place the plate reader opens ONNX Runtime sessions.
 
-Kept apart so the project-wide session factory (``detectors/runtime.py``) can replace it
-in one edit: threads, providers and graph optimisation are chosen here only.
+Sessions come from the project's one factory (``detectors.runtime``), so the provider
+follows ``SHOUWANG_PROVIDER``; this module only caches them per model and thread count.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-import onnxruntime as ort
-
+from detectors.errors import ModelError
 from detectors.plates.errors import PlateError
 from detectors.registry import model_path
+from detectors.runtime import configured_provider, create_session
 
 
 @lru_cache(maxsize=8)
-def session(name: str, threads: int = 0) -> ort.InferenceSession:
-    """A CPU session for the registered model ``name``, shared by every reader.
+def session(name: str, threads: int = 0) -> Any:
+    """A session for the registered model ``name``, shared by every reader.
 
     Args:
         name: a registry name such as ``"clp-rec"``.
@@ -26,12 +27,7 @@ def session(name: str, threads: int = 0) -> ort.InferenceSession:
         PlateError: the file exists but ONNX Runtime cannot load it.
     """
     path = model_path(name)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
     try:
-        return ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
-    except Exception as exc:  # onnxruntime raises its own untyped errors
+        return create_session(path, provider=configured_provider(), threads=threads)
+    except ModelError as exc:
         raise PlateError(f"cannot load model {name!r} from {path}: {exc}") from exc

@@ -148,7 +148,7 @@ def test_onnx_embedder_not_a_model(tmp_path: Path) -> None:
     path.write_bytes(b"not a model")
     register(ModelSpec("t-junk", "face_embedding", "onnx", PathSource(str(path)), None, "x"))
     try:
-        with pytest.raises(ModelError, match="ONNX Runtime cannot load it"):
+        with pytest.raises(ModelError, match="onnxruntime could not load"):
             OnnxEmbedder(OnnxEmbedderConfig(model="t-junk"))
     finally:
         REGISTRY.pop("t-junk", None)

@@ -103,12 +103,24 @@ def test_run_shuts_down_cleanly_on_signals(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    seen: list[str] = []
     try:
-        time.sleep(2.5)
+        # Signal only once it runs: a fresh clone compiles its bytecode first, which can
+        # take longer than any fixed sleep on a loaded machine.
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "north-gate" in line and "streaming" in line:
+                break
         proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=10)
+        rest, _ = proc.communicate(timeout=15)
     finally:
         proc.kill()
+    out = "".join(seen) + rest
     assert proc.returncode == 0, out
     assert "north-gate: streaming" in out  # the summary shows how it ran
 

@@ -129,7 +129,8 @@ def pipeline_lines(
     for cam, h in health.items():
         r = rows.get(cam)
         if r is None:
-            out.append(f"{cam}: {h.state.value}, not served by this worker")
+            why = f" ({h.last_error})" if h.last_error else ""
+            out.append(f"{cam}: {h.state.value}, not served by this worker{why}")
             continue
         out.append(
             f"{cam}: {h.state.value} fps={r['fps']:.1f} processed={r['processed']} "

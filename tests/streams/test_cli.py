@@ -71,7 +71,9 @@ def test_run_opens_every_camera_and_stops_after_for(
     site = _site_file(tmp_path, clips["long"])
     env = {"TEST_CLIP": str(clips["long"])}
     t = time.monotonic()
-    result = runner.invoke(app, ["run", str(site), "--for", "2", "--metrics-port", "0"], env=env)
+    result = runner.invoke(
+        app, ["run", str(site), "--streams-only", "--for", "2", "--metrics-port", "0"], env=env
+    )
     assert result.exit_code == 0, result.output
     assert time.monotonic() - t < 8
     for cam in ("north-gate", "b3-entrance"):
@@ -83,7 +85,9 @@ def test_run_reports_an_unset_camera_variable(
 ) -> None:
     monkeypatch.chdir(repo_root)
     monkeypatch.delenv("TEST_CLIP", raising=False)
-    result = runner.invoke(app, ["run", str(_site_file(tmp_path, clips["long"])), "--for", "1"])
+    result = runner.invoke(
+        app, ["run", str(_site_file(tmp_path, clips["long"])), "--streams-only", "--for", "1"]
+    )
     assert result.exit_code == 1
     assert "camera north-gate: environment variable TEST_CLIP is not set" in result.output
 
@@ -96,7 +100,16 @@ def test_run_shuts_down_cleanly_on_signals(
     site = _site_file(tmp_path, clips["long"])
     env = {**os.environ, "TEST_CLIP": str(clips["long"])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shouwang.cli.main", "run", str(site), "--metrics-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "shouwang.cli.main",
+            "run",
+            str(site),
+            "--streams-only",
+            "--metrics-port",
+            "0",
+        ],
         cwd=repo_root,
         env=env,
         stdout=subprocess.PIPE,
@@ -152,7 +165,9 @@ def test_run_ends_early_when_every_camera_failed(
     site = _site_file(tmp_path, clips["long"])
     env = {"TEST_CLIP": str(tmp_path / "gone.mp4")}
     t = time.monotonic()
-    result = runner.invoke(app, ["run", str(site), "--for", "30", "--metrics-port", "0"], env=env)
+    result = runner.invoke(
+        app, ["run", str(site), "--streams-only", "--for", "30", "--metrics-port", "0"], env=env
+    )
     assert result.exit_code == 1
     assert time.monotonic() - t < 10
     assert "camera north-gate: video file not found" in result.output

@@ -25,10 +25,12 @@ from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field
 
 from detectors.detections import Detections
 from pipeline.events import Finding
+from pipeline.metrics import WorkerMetrics
 from streams.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,7 @@ class Worker:
         config: WorkerConfig | None = None,
         clock: Callable[[], float] = time.time,
         active: Iterable[str] | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.config = config or WorkerConfig()
         self.detector = detector
@@ -165,6 +168,7 @@ class Worker:
         self._rr = 0
         self.frames = 0
         self.batches = 0
+        self.metrics = WorkerMetrics.for_registry(registry)
         self.set_active(self._sources if active is None else active)
         self._apply_active()
 
@@ -223,6 +227,7 @@ class Worker:
         cam.last_seq = frame.seq
         if now - frame.captured_at > self.config.stale_after_s:
             cam.dropped_stale += 1
+            self.metrics.stale.labels(cam.camera_id).inc()
             return None
         # Keep the cadence when a little late; after a stall restart it from now (at
         # least half a period away), never bursting to catch up.
@@ -301,11 +306,16 @@ class Worker:
                 cam.latencies_ms.append((frame.stamps["alerted"] - frame.captured_at) * 1000)
                 cam.processed += 1
                 cam.done_at.append(frame.stamps["alerted"])
+                m = self.metrics
+                m.processed.labels(cam.camera_id).inc()
+                m.findings.labels(cam.camera_id).inc(len(findings))
+                m.latency.labels(cam.camera_id).observe(frame.stamps["alerted"] - frame.captured_at)
                 out.append((frame, tracked, findings))
             except Exception as exc:
                 self._fault(cam, f"processing failed: {exc}")
         self.frames += len(batch)
         self.batches += 1
+        self.metrics.batch.observe(len(batch))
         return out
 
     def step(self) -> int:
@@ -324,6 +334,7 @@ class Worker:
     def _fault(self, cam: CameraState, message: str) -> None:
         cam.faults += 1
         cam.last_fault = message
+        self.metrics.faults.labels(cam.camera_id).inc()
         log.warning("camera %s: %s", cam.camera_id, message)
 
     def stats(self) -> WorkerStats:

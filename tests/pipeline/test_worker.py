@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from prometheus_client import CollectorRegistry
 
 from detectors.detections import Detections
 from pipeline.events import Finding
@@ -88,7 +89,10 @@ class Stage:
 
 
 def make(
-    ids: Sequence[str], config: WorkerConfig | None = None, stages: str = "ok"
+    ids: Sequence[str],
+    config: WorkerConfig | None = None,
+    stages: str = "ok",
+    registry: CollectorRegistry | None = None,
 ) -> tuple[Worker, dict[str, Camera], WholeImage, Clock, list[list[Finding]], list[str]]:
     clock = Clock()
     cams = {c: Camera(c, clock) for c in ids}
@@ -111,6 +115,7 @@ def make(
         fps={c: 5.0 for c in ids},
         config=config or WorkerConfig(max_wait_ms=0, poll_ms=0.1),
         clock=clock,
+        registry=registry or CollectorRegistry(),
     )
     return worker, cams, det, clock, sunk, built
 
@@ -199,3 +204,22 @@ def test_cameras_can_be_added_and_removed_while_running() -> None:
     assert worker.active() == {"a", "c"} and det.calls == [1, 2]
     assert built == ["a", "b", "c", "c"]  # c rebuilt fresh when gained again
     assert set(worker.stats().per_camera) == {"a", "c"}
+
+
+def test_drops_faults_and_latency_are_prometheus_metrics() -> None:
+    reg = CollectorRegistry()
+    worker, cams, _, _, _, _ = make(
+        ["old", "dead", "ok"], WorkerConfig(stale_after_s=1.0, max_wait_ms=0), registry=reg
+    )
+    cams["old"].age = 5.0
+    cams["dead"].error = OSError("gone")
+    worker.step()
+
+    def value(name: str, cam: str) -> float | None:
+        return reg.get_sample_value(f"shouwang_worker_{name}_total", {"camera": cam})
+
+    assert value("frames_stale", "old") == 1
+    assert value("faults", "dead") == 1
+    assert value("frames_processed", "ok") == 1
+    count = reg.get_sample_value("shouwang_worker_frame_latency_seconds_count", {"camera": "ok"})
+    assert count == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,25 @@ def test_a_blacklisted_plate_read_at_a_gate_is_one_finding_per_pass(
     subject = PlateSubject.model_validate(findings[0].subject)
     assert subject.plate == row["plate_text"] and subject.list_entry == row["plate_text"]
     assert subject.distance == 0 and subject.confidence > 0.5
+
+
+def test_the_main_stream_gives_the_larger_picture_and_its_scale(tmp_path: Path) -> None:
+    from pipeline.stages import MainStream
+    from streams import SourceOptions, open_source
+    from tests.streams.conftest import make_clip
+
+    clip = make_clip(tmp_path / "main.mp4", 2, 640, 360)
+    src = open_source("gate-main", str(clip), SourceOptions(realtime=True, loop=True))
+    with src:
+        main = MainStream(src, max_skew_s=5.0)
+        for _ in range(50):
+            if main.newest() is not None:
+                break
+            time.sleep(0.05)
+        small = Frame("gate", 1, None, time.time(), np.zeros((180, 320, 3), np.uint8))
+        image, scale = main.image_for(small)
+        assert image.shape == (360, 640, 3) and scale == 2.0 and main.used == 1
+        # a main frame too far in time from the detection frame is not used
+        old = Frame("gate", 2, None, time.time() - 60, np.zeros((180, 320, 3), np.uint8))
+        image, scale = main.image_for(old)
+        assert image is old.image and scale == 1.0

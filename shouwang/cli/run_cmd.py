@@ -90,21 +90,23 @@ def _ms(v: float | None) -> str:
 def pipeline_table(health: Mapping[str, Health], rows: Mapping[str, Mapping[str, Any]]) -> Table:
     """One row per camera with the worker's figures: what `shouwang run` shows.
 
-    Columns: stream state, frames/s analysed, frames processed, drops (stale frames
-    the worker skipped plus frames the stream dropped because the worker was busy),
-    faults (read errors, stage errors, resolution changes), alerts published and
-    glass-to-alert p50/p95 in ms (frame captured → alert handed to Redis).
+    Columns: stream state, frames/s analysed, frames processed (done), drops (stale
+    frames the worker skipped plus frames the stream dropped because the worker was
+    busy), faults (flt: read errors, stage errors, resolution changes), alerts
+    published (alrt) and glass-to-alert p50/p95 in ms (frame captured → alert handed
+    to Redis or the outbox).
     """
     table = Table(title="cameras", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("camera", "state", "fps", "done", "drops", "faults", "alerts", "g2a p50/95"):
+    for col in ("camera", "state", "fps", "done", "drop", "flt", "alrt", "g2a ms"):
         left = col in ("camera", "state")
         table.add_column(col, justify="left" if left else "right", no_wrap=True)
-    table.add_column("last fault / error", overflow="fold", ratio=1)
+    table.add_column("last fault", overflow="fold", ratio=1)
     colours = {State.STREAMING: "green", State.FAILED: "red", State.RECONNECTING: "yellow"}
     for cam, h in health.items():
         r = rows.get(cam)
         if r is None:
-            table.add_row(cam, f"[dim]{h.state.value} (not served)[/]", *["-"] * 6, "")
+            why = "not served here" + (f"; {h.last_error}" if h.last_error else "")
+            table.add_row(cam, f"[dim]{h.state.value}[/]", *["-"] * 6, why)
             continue
         drops = int(r["dropped_stale"]) + h.frames_dropped
         table.add_row(

@@ -198,11 +198,13 @@ class Worker:
             del self._cams[cid]
             log.info("camera %s: no longer served by this worker", cid)
         for cid in sorted(wanted - set(self._cams)):
+            try:
+                tracker, stages = self._make_tracker(cid), self._make_stages(cid)
+            except Exception:  # one camera's bad config must not stop the others
+                log.exception("camera %s: cannot build its tracker and stages; not served", cid)
+                continue
             self._cams[cid] = CameraState(
-                camera_id=cid,
-                fps=self._fps.get(cid, 5.0),
-                tracker=self._make_tracker(cid),
-                stages=self._make_stages(cid),
+                camera_id=cid, fps=self._fps.get(cid, 5.0), tracker=tracker, stages=stages
             )
         self._order = [c for c in self._sources if c in self._cams]
 

@@ -167,10 +167,12 @@ class Runtime:
     Models are loaded in the constructor (so errors surface before cameras open);
     :meth:`run` is the ``worker(sources, stop)`` callable ``shouwang run`` drives.
 
+    An unreachable Redis is no error here: alerts then wait in the outbox.
+
     Raises:
-        ModelError: the object detector (or a face / plate model) cannot be loaded.
-        redis.RedisError: never at construction: an unreachable Redis only sends alerts
-            to the outbox.
+        ModelError: the object detector, a face or plate model, or a plate list cannot
+            be loaded.
+        AnomalyError: a camera's rules cannot run (unknown time zone or class).
     """
 
     def __init__(
@@ -201,6 +203,9 @@ class Runtime:
         self._voter: Callable[[], Any] | None = None
         if cfg.plates and any(c.plate_lists for c in self.cameras.values()):
             self._load_plates()
+        for cam in self.cameras.values():  # rule problems surface now, not in the worker
+            if cam.rules:
+                RuleEngine(cam, timezone=site.timezone)
         self.alert_sink = AlertSink(
             site,
             state_dir=cfg.state_dir,

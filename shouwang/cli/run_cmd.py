@@ -320,11 +320,12 @@ def run(
     rows: Rows | None = None
     if not streams_only:
         from detectors.errors import ModelError
+        from pipeline.anomaly import AnomalyError
         from shouwang.runtime import Runtime, RuntimeConfig
 
         try:
             runtime = Runtime(site, site_file.parent, RuntimeConfig.from_env(leases=leases))
-        except ModelError as exc:
+        except (ModelError, AnomalyError, ValueError) as exc:  # ValueError: bad env values
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         worker, rows = runtime.run, runtime.rows

@@ -220,6 +220,20 @@ def test_bad_cameras_are_reported_and_the_good_one_goes_on(
     small["short"] = small["long"]
     resize = RtspServer(small)
     resize.start()
+    try:
+        _bad_cameras(tmp_path, rtsp, resize, small, redis_server, detector)
+    finally:
+        resize.kill()
+
+
+def _bad_cameras(
+    tmp_path: Path,
+    rtsp: RtspServer,
+    resize: RtspServer,
+    small: dict[str, Path],
+    redis_server: RedisServer,
+    detector: ObjectDetector,
+) -> None:
     # a file with corrupt packets: payloads of the middle third overwritten
     bad = bytearray(_ts_clip(tmp_path / "a.ts", 320, 180, 4))
     rng = np.random.default_rng(1)
@@ -246,14 +260,11 @@ def test_bad_cameras_are_reported_and_the_good_one_goes_on(
         def fault(cam: str) -> str:
             return str(rows().get(cam, {}).get("last_fault", ""))
 
-        try:
-            assert wait_for(lambda: processed("resize") > 0, 30)
-            resize.kill()
-            small["long"] = make_clip(tmp_path / "b.mp4", 20, 256, 144)
-            resize.start()
-            assert wait_for(lambda: "resolution" in fault("resize"), 30)
-        finally:
-            resize.kill()
+        assert wait_for(lambda: processed("resize") > 0, 30)
+        resize.kill()
+        small["long"] = make_clip(tmp_path / "b.mp4", 20, 256, 144)
+        resize.start()
+        assert wait_for(lambda: "resolution" in fault("resize"), 30)
         before = processed("good")
         assert wait_for(lambda: processed("good") > before + 3, 20)
         health = ctx["sources"].health()  # type: ignore[attr-defined]

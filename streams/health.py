@@ -43,6 +43,8 @@ class Health:
         last_frame_at: wall-clock time of the latest decoded frame, or None.
         width: picture width in pixels, 0 until known.
         height: picture height in pixels, 0 until known.
+        decode_errors: packets the decoder rejected plus frames it could only conceal
+            (damaged data); such frames are still delivered, but the fault is counted.
     """
 
     camera_id: str
@@ -58,6 +60,7 @@ class Health:
     last_frame_at: float | None
     width: int
     height: int
+    decode_errors: int = 0
 
     @property
     def age_s(self) -> float | None:
@@ -71,7 +74,8 @@ class Health:
         return (
             f"{self.camera_id}: {self.state.value:<12} {res:>9}  "
             f"fps rx {self.fps_received:5.1f} dec {self.fps_decoded:5.1f}  "
-            f"drops {self.frames_dropped}  reconnects {self.reconnects}{err}"
+            f"drops {self.frames_dropped}  reconnects {self.reconnects}"
+            f"{f'  decode errors {self.decode_errors}' if self.decode_errors else ''}{err}"
         )
 
 

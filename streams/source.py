@@ -100,7 +100,8 @@ class DecodingSource:
         self._pts_offset = 0.0
         self._frame_period = 0.04
         self._next_due: float | None = None
-        self._decode_errors = 0
+        self._decode_errors = 0  # in a row, to give up on undecodable streams
+        self._decode_error_total = 0
         self._rx = RateMeter()
         self._dec = RateMeter()
         m = StreamMetrics.for_registry(registry)
@@ -202,6 +203,7 @@ class DecodingSource:
                 last_frame_at=self._last_frame_at,
                 width=self._width,
                 height=self._height,
+                decode_errors=self._decode_error_total,
             )
 
     def __enter__(self) -> Self:
@@ -350,15 +352,27 @@ class DecodingSource:
             frames = packet.decode()
         except av.error.InvalidDataError as exc:
             self._decode_errors += 1
-            self._m_errors.inc()
+            self._damaged(f"camera {self._camera_id}: a packet could not be decoded ({exc})")
             if self._decode_errors > _MAX_DECODE_ERRORS:
                 raise StreamError(self._describe("cannot decode", exc)) from None
             return True
         self._decode_errors = 0
         for frame in frames:
+            if frame.is_corrupt:
+                # FFmpeg conceals damaged data and hands the frame over anyway: deliver
+                # it (analysis of a partly grey frame beats none) but count the fault.
+                self._damaged(
+                    f"camera {self._camera_id}: frame decoded from damaged data "
+                    "(concealed by the decoder)"
+                )
             if not self._publish(frame):
                 return False
         return True
+
+    def _damaged(self, message: str) -> None:
+        with self._cond:
+            self._decode_error_total += 1
+        self._error(message)
 
     def _publish(self, frame: VideoFrame) -> bool:
         t = _seconds(frame)

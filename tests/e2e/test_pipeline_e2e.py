@@ -274,4 +274,7 @@ def _bad_cameras(
     assert health["never"].last_error  # e.g. connection refused, with the redacted URL
     assert "320x180 → 256x144" in str(final["resize"]["last_fault"])
     assert int(str(final["corrupt"]["processed"])) > 0  # what decodes is still analysed
+    # ... and the damage is reported, not hidden by FFmpeg's error concealment
+    assert health["corrupt"].decode_errors > 0, health["corrupt"]
+    assert "decode" in (health["corrupt"].last_error or ""), health["corrupt"]
     assert final["good"]["faults"] == 0

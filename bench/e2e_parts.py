@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.detections import Detections
+from detectors.detections import Detections, box_iou
 from pipeline.anomaly import RuleEngine
 from pipeline.events import Finding
 from shouwang.config import COCO_CLASSES
@@ -54,17 +54,6 @@ class IntrusionStage:
         return out
 
 
-def _iou(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float64]:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9), np.float64)
-
-
 class IouTracker:
     """Greedy IoU matching frame to frame: a stand-in until ``pipeline.tracking`` is merged.
 
@@ -88,7 +77,7 @@ class IouTracker:
         ids = np.full(n, -1, np.int64)
         used: set[int] = set()
         if n and len(self._boxes):
-            iou = _iou(dets.xyxy, self._boxes)
+            iou = box_iou(dets.xyxy, self._boxes)
             for flat in np.argsort(-iou, axis=None):
                 i, j = divmod(int(flat), iou.shape[1])
                 if iou[i, j] < self.min_iou:

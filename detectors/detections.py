@@ -160,3 +160,23 @@ def _column(name: str, value: Any, n: int, dtype: type[np.generic]) -> NDArray[A
     if arr.shape != (n,):
         raise ValueError(f"{name}: expected ({n},), got {arr.shape}")
     return arr
+
+
+def box_iou(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+    """Pairwise IoU of two sets of xyxy boxes: an (len(a), len(b)) matrix.
+
+    Example:
+        >>> box_iou(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 15, 10]])).round(3)
+        array([[0.333]])
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.asarray(np.divide(inter, union, out=np.zeros_like(inter), where=union > 0))

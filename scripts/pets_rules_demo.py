@@ -34,7 +34,7 @@ from scipy.optimize import linear_sum_assignment
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from detectors.detections import Detections  # noqa: E402
+from detectors.detections import Detections, box_iou  # noqa: E402
 from pipeline.anomaly import AnomalyEvent, RuleEngine  # noqa: E402
 from shouwang.config import Camera  # noqa: E402
 
@@ -114,7 +114,7 @@ class IouTracker:
         tids = np.full(len(dets), -1, dtype=np.int64)
         if ids and len(dets):
             prev = np.array([self.boxes[i] for i in ids])
-            cost = 1 - _iou(prev, dets.xyxy)
+            cost = 1 - box_iou(prev, dets.xyxy)
             r, c = linear_sum_assignment(cost)
             for a, b in zip(r, c, strict=True):
                 if 1 - cost[a, b] >= self.iou:
@@ -131,17 +131,6 @@ class IouTracker:
                 if self.missing[i] > self.max_missing:
                     del self.boxes[i], self.missing[i]
         return Detections(dets.xyxy, dets.confidence, dets.class_id, tracker_id=tids)
-
-
-def _iou(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float64]:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9))
 
 
 class GroundTruthTracks:

@@ -17,22 +17,11 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
+from detectors.detections import box_iou
 from detectors.objects import ObjectDetectorConfig, load_object_detector
 from tests.conftest import SHARED_DATA
 
 STEP = 5
-
-
-def iou(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Pairwise IoU of xyxy boxes."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return np.asarray(inter / (area_a[:, None] + area_b[None, :] - inter), np.float32)
 
 
 def main(sizes: list[int], confs: list[float], root: Path = SHARED_DATA / "video") -> None:
@@ -62,7 +51,7 @@ def main(sizes: list[int], confs: list[float], root: Path = SHARED_DATA / "video
                     g[:, 2:] += g[:, :2]
                     hits = 0
                     if len(d) and len(g):
-                        m = iou(d.xyxy, g)
+                        m = box_iou(d.xyxy, g)
                         r, c = linear_sum_assignment(-m)
                         hits = int((m[r, c] >= 0.5).sum())
                     tp, fp, fn = tp + hits, fp + len(d) - hits, fn + len(g) - hits

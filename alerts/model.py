@@ -18,6 +18,10 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 from ulid import ULID
 
+from pipeline.events import (
+    DEFAULT_SEVERITY as DEFAULT_SEVERITY,  # re-exported: the table lives with findings
+)
+
 AlertType = Literal[
     "plate.blacklist",  # a plate on a blacklist was read
     "plate.visitor",  # a visitor plate (not a resident) entered
@@ -38,23 +42,6 @@ ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
 SEVERITY_RANK: dict[str, int] = {s: i for i, s in enumerate(get_args(Severity))}
-
-DEFAULT_SEVERITY: dict[str, Severity] = {
-    "plate.blacklist": "high",
-    "plate.visitor": "info",
-    "plate.unknown": "low",
-    "face.watchlist": "high",
-    "zone.intrusion": "high",
-    "zone.loitering": "medium",
-    "zone.crowding": "medium",
-    "line.wrong_way": "medium",
-    "person.fall": "critical",
-    "person.running": "low",
-    "object.abandoned": "medium",
-    "vehicle.no_parking": "low",
-    "scene.anomaly": "medium",
-    "camera.tamper": "high",
-}
 
 
 class _Record(BaseModel):

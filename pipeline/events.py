@@ -8,6 +8,25 @@ from typing import Any, Literal
 Severity = Literal["info", "low", "medium", "high", "critical"]
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
+# How urgent each alert type is unless a stage says otherwise (the alert record uses the
+# same table, so a finding and its alert never disagree).
+DEFAULT_SEVERITY: dict[str, Severity] = {
+    "plate.blacklist": "high",
+    "plate.visitor": "info",
+    "plate.unknown": "low",
+    "face.watchlist": "high",
+    "zone.intrusion": "high",
+    "zone.loitering": "medium",
+    "zone.crowding": "medium",
+    "line.wrong_way": "medium",
+    "person.fall": "critical",
+    "person.running": "low",
+    "object.abandoned": "medium",
+    "vehicle.no_parking": "low",
+    "scene.anomaly": "medium",
+    "camera.tamper": "high",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:

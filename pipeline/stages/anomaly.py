@@ -8,7 +8,7 @@ from detectors.detections import Detections
 from pipeline.anomaly import AnomalyEvent, RuleEngine
 from pipeline.anomaly.scene import SceneScorer
 from pipeline.anomaly.tamper import TamperDetector
-from pipeline.events import Finding, Severity
+from pipeline.events import DEFAULT_SEVERITY, Finding
 from streams.frame import Frame
 
 # Rule type (``Camera.rules[].type``) → alert type. Line crossings become alerts only
@@ -22,19 +22,6 @@ ALERT_TYPES: dict[str, str] = {
     "running": "person.running",
     "abandoned_object": "object.abandoned",
     "no_parking": "vehicle.no_parking",
-}
-
-SEVERITY: dict[str, Severity] = {
-    "zone.intrusion": "high",
-    "zone.loitering": "medium",
-    "zone.crowding": "medium",
-    "line.wrong_way": "medium",
-    "person.fall": "critical",
-    "person.running": "low",
-    "object.abandoned": "medium",
-    "vehicle.no_parking": "low",
-    "camera.tamper": "high",
-    "scene.anomaly": "medium",
 }
 
 
@@ -87,7 +74,7 @@ class AnomalyStage:
             whole = "camera.tamper" if ev.kind != "scene" else "scene.anomaly"
             return Finding(
                 kind=whole,
-                severity=SEVERITY[whole],
+                severity=DEFAULT_SEVERITY[whole],
                 camera_id=camera,
                 subject={"kind": "scene", "rule": ev.kind, "score": float(ev.value)},
                 measured={ev.unit: float(ev.value)},
@@ -116,7 +103,7 @@ class AnomalyStage:
         }
         return Finding(
             kind=kind,
-            severity=SEVERITY[kind],
+            severity=DEFAULT_SEVERITY[kind],
             camera_id=camera,
             track_id=tid,
             box=(box[0], box[1], box[2], box[3]) if box is not None else None,

@@ -46,7 +46,7 @@ from bench.errors import BenchError
 from detectors.detections import Detections
 from detectors.objects import ObjectDetector
 from pipeline.events import Finding
-from pipeline.worker import BatchDetector, FrameTracker, Worker, WorkerConfig
+from pipeline.worker import FrameTracker, Worker, WorkerConfig
 from shouwang.config.site import Site
 from streams.contract import Source
 from streams.factory import open_source
@@ -263,7 +263,7 @@ def run_e2e(
         recorder = _Recorder(alert_sink, detector.names)
         worker = Worker(
             {c: ClockedSource(s) for c, s in zip(cams, raw_sources, strict=True)},
-            cast(BatchDetector, detector),  # its ``names`` is a dict: a Mapping, read-only
+            detector,
             make_tracker,
             lambda cid: [IntrusionStage(site.camera(cid))],
             recorder,

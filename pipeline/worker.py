@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field
 
 from detectors.detections import Detections
+from pipeline.detector import Detector
 from pipeline.events import Finding
 from pipeline.metrics import WorkerMetrics
 from streams.frame import Frame
@@ -43,17 +44,6 @@ class FrameSource(Protocol):
     def camera_id(self) -> str: ...
 
     def read(self, timeout: float) -> Frame | None: ...
-
-
-class BatchDetector(Protocol):
-    """Turns several images into one ``Detections`` each, in one model call."""
-
-    @property
-    def names(self) -> Mapping[int, str]:
-        """Class id → name of the classes it reports."""
-        ...
-
-    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]: ...
 
 
 class FrameTracker(Protocol):
@@ -142,7 +132,7 @@ class Worker:
     def __init__(
         self,
         sources: Mapping[str, FrameSource],
-        detector: BatchDetector,
+        detector: Detector,
         make_tracker: Callable[[str], FrameTracker],
         make_stages: Callable[[str], list[CameraStage]],
         sink: Sink,

@@ -26,6 +26,20 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One fresh ``SHOUWANG_CACHE_DIR`` for the whole run: tests never touch ~/.cache, and
+    yolov4-tiny is converted to ONNX once per session, not once per test module."""
+    path = tmp_path_factory.mktemp("shouwang-cache")
+    old = os.environ.get("SHOUWANG_CACHE_DIR")
+    os.environ["SHOUWANG_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("SHOUWANG_CACHE_DIR", None)
+    else:
+        os.environ["SHOUWANG_CACHE_DIR"] = old
+
+
 @pytest.fixture(autouse=True)
 def _restore_model_registry() -> Iterator[None]:
     """Models a test registers (a user's own ONNX file, say) never leak into the next test."""

@@ -20,9 +20,7 @@ package's sample photos resized to 768x576.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +36,6 @@ from tests.detectors.conftest import read_image
 pytestmark = pytest.mark.bench
 
 ROUNDS = {1: 40, 4: 12, 8: 8}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    old = os.environ.get("SHOUWANG_CACHE_DIR")
-    os.environ["SHOUWANG_CACHE_DIR"] = str(tmp_path_factory.mktemp("bench-cache"))
-    yield
-    if old is None:
-        os.environ.pop("SHOUWANG_CACHE_DIR", None)
-    else:
-        os.environ["SHOUWANG_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +65,7 @@ def frames() -> list[NDArray[np.uint8]]:
 
 
 @pytest.fixture(scope="module")
-def detector(_cache: None) -> ObjectDetector:
+def detector(model_cache: Path) -> ObjectDetector:
     return load_object_detector(ObjectDetectorConfig())
 
 

@@ -19,8 +19,6 @@ the 1- and 2-stream points run, 3 s each, as a smoke test.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,17 +49,6 @@ def batch_for(streams: int) -> int:
     return min(8, streams)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    old = os.environ.get("SHOUWANG_CACHE_DIR")
-    os.environ["SHOUWANG_CACHE_DIR"] = str(tmp_path_factory.mktemp("e2e-cache"))
-    yield
-    if old is None:
-        os.environ.pop("SHOUWANG_CACHE_DIR", None)
-    else:
-        os.environ["SHOUWANG_CACHE_DIR"] = old
-
-
 @pytest.fixture(scope="module")
 def clip() -> RawClip:
     try:
@@ -71,7 +58,7 @@ def clip() -> RawClip:
 
 
 @pytest.fixture(scope="module")
-def detector(_cache: None) -> ObjectDetector:
+def detector(model_cache: Path) -> ObjectDetector:
     return load_object_detector(ObjectDetectorConfig())
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -14,19 +12,6 @@ from numpy.typing import NDArray
 
 from detectors.objects import ObjectDetector, load_object_detector
 from detectors.onnx_cache import ensure_onnx
-
-
-@pytest.fixture(scope="session", autouse=True)
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Point ``SHOUWANG_CACHE_DIR`` at a fresh folder so tests never touch ~/.cache."""
-    path = tmp_path_factory.mktemp("shouwang-cache")
-    old = os.environ.get("SHOUWANG_CACHE_DIR")
-    os.environ["SHOUWANG_CACHE_DIR"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("SHOUWANG_CACHE_DIR", None)
-    else:
-        os.environ["SHOUWANG_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,8 @@ STREAM_MAXLEN = 100_000
 ALERT_CHANNEL = PREFIX + "alerts:live"
 
 # Stream. Dead letters: stream entries a consumer group could not parse, copied here
-# with ``source_id`` and ``error`` before being acknowledged. MAXLEN ~ DEAD_MAXLEN, no TTL.
+# with ``source`` (the stream), ``source_id`` and ``error`` before being acknowledged.
+# MAXLEN ~ DEAD_MAXLEN, no TTL.
 DEAD_STREAM = PREFIX + "alerts:dead"
 DEAD_MAXLEN = 10_000
 
@@ -56,3 +57,19 @@ def camera_lease(camera_id: str) -> str:
 # milliseconds (Redis TIME + lease TTL). Members whose score has passed are removed by
 # whoever heartbeats next; the key itself has a TTL of 10 x the lease TTL as a backstop.
 WORKERS = PREFIX + "workers"
+
+# Stream. The vehicle access log feed: one entry per plate read at a gate camera (every
+# vehicle pass's voted reading, list hit or not), field ``read`` (PlateRead JSON). No TTL;
+# bounded by XADD MAXLEN ~ PLATE_READS_MAXLEN. The store's group copies it into the
+# database, where it is kept per the retention policy.
+PLATE_READS = PREFIX + "plates:reads"
+PLATE_READS_MAXLEN = 200_000
+
+# Pub/Sub channel. Live incident events from the store, JSON ``{"event": ..., "incident":
+# {...}}`` with event ``incident.created``, ``incident.updated`` (a new alert update),
+# ``incident.changed`` (an operator's action) or ``incident.escalated``. Nothing stored;
+# incidents of snoozed cameras are stored but not announced here.
+INCIDENT_CHANNEL = PREFIX + "incidents:live"
+
+# Consumer group of the alert store on ALERT_STREAM and PLATE_READS.
+STORE_GROUP = "store"

@@ -64,6 +64,14 @@ plates_app = typer.Typer(
     no_args_is_help=True,
 )
 
+users_app = typer.Typer(
+    help="Security-centre users: operator, supervisor, admin, auditor.", no_args_is_help=True
+)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+privacy_app = typer.Typer(
+    help="Personal data: erase a person everywhere (PIPL).", no_args_is_help=True
+)
+
 app.add_typer(config_app, name="config")
 app.add_typer(streams_app, name="streams")
 app.add_typer(demo_app, name="demo")
@@ -72,3 +80,6 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(faces_app, name="faces")
 app.add_typer(models_app, name="models")
 app.add_typer(plates_app, name="plates")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(privacy_app, name="privacy")

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "anomaly_cmd",
     "plates_cmd",
     "tracking_cmd",
+    "store_cmd",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"shouwang.cli.{_name}")

@@ -1,0 +1,175 @@
+"""Read queries of the store: the incident list (filters, cursor pages) and plate lookup.
+
+Pages are keyset pages: incidents come newest first by id (a ULID, so creation order)
+and the cursor is the last id of the page, so page N costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from alerts.store.access_log import VehicleRead, confusion_key
+from alerts.store.incidents import Incident
+from detectors.plates.grammar import normalise
+from detectors.plates.lists import weighted_distance
+
+#: Largest fuzzy distance the lookup supports: one real edit (1.0) or up to three
+#: confusions (0.9) — two real edits (2.0) or one plus a confusion (1.3) are beyond it.
+MAX_PLATE_DISTANCE = 1.2
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilter:
+    """What to list; every field optional (None = no filter)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    compounds: Collection[str] | None = None
+    camera: str | None = None
+    type: str | None = None
+    severity: str | None = None
+    state: str | None = None
+    plate: str | None = None
+
+
+def list_incidents(
+    session: Session, f: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+) -> tuple[list[Incident], str | None]:
+    """One page of incidents, newest first; returns the page and the next cursor."""
+    q = select(Incident)
+    if f.compounds is not None:
+        q = q.where(Incident.compound.in_(sorted(f.compounds)))
+    if f.since is not None:
+        q = q.where(Incident.created_at >= f.since)
+    if f.until is not None:
+        q = q.where(Incident.created_at < f.until)
+    for col, val in (
+        (Incident.camera, f.camera),
+        (Incident.type, f.type),
+        (Incident.severity, f.severity),
+        (Incident.state, f.state),
+    ):
+        if val is not None:
+            q = q.where(col == val)
+    if f.plate is not None:
+        q = q.where(Incident.plate == (normalise(f.plate) or f.plate))
+    if cursor is not None:
+        q = q.where(Incident.id < cursor)
+    rows = list(session.execute(q.order_by(Incident.id.desc()).limit(limit + 1)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+@dataclass(frozen=True, slots=True)
+class PlateHit:
+    """An access-log row and how far its plate is from the one asked for."""
+
+    read: VehicleRead
+    distance: float
+
+
+def _candidates(key: str) -> list[Select[str]]:
+    """Queries for the distinct keys within one edit of ``key`` (plus ``key`` itself).
+
+    For an edit at position i the part before it (``key[:i]``) and the part after it
+    are unchanged; the longer part is looked up through an index prefix range (on the
+    key, or on the reversed key for a suffix), the other checked with LIKE.
+    """
+    n = len(key)
+    out: list[Select[str]] = [select(VehicleRead.key).where(VehicleRead.key == key).distinct()]
+    seen: set[tuple[str, str, int]] = set()
+    for i in range(n + 1):
+        # (prefix, suffix, length of the read): substitution/deletion of key[i], insertion.
+        shapes = [
+            (key[:i], key[i + 1 :], n),
+            (key[:i], key[i + 1 :], n - 1),
+            (key[:i], key[i:], n + 1),
+        ]
+        for pre, suf, length in shapes:
+            if i >= n and length != n + 1:
+                continue
+            if (pre, suf, length) in seen or length < 1:
+                continue
+            seen.add((pre, suf, length))
+            gap = "_" if length == len(pre) + len(suf) + 1 else ""
+            pattern = pre + gap + suf
+            if len(pre) > len(suf):  # on a tie the suffix: plate tails are more varied
+                cond = and_(VehicleRead.key >= pre, VehicleRead.key < pre + "\U0010ffff")
+            else:
+                rev = suf[::-1]
+                cond = and_(VehicleRead.key_rev >= rev, VehicleRead.key_rev < rev + "\U0010ffff")
+            out.append(
+                select(VehicleRead.key)
+                .where(cond, VehicleRead.length == length, VehicleRead.key.like(pattern))
+                .distinct()
+            )
+    return out
+
+
+def lookup_plate(
+    session: Session,
+    plate: str,
+    *,
+    max_distance: float = 1.0,
+    compounds: Collection[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[PlateHit], str | None]:
+    """Access-log reads of ``plate`` or plates within ``max_distance`` of it, newest first.
+
+    The distance is the plate lists' (:func:`detectors.plates.lists.weighted_distance`).
+
+    Raises:
+        ValueError: ``max_distance`` beyond :data:`MAX_PLATE_DISTANCE`, or an empty plate.
+    """
+    if not 0 <= max_distance <= MAX_PLATE_DISTANCE:
+        raise ValueError(f"max_distance must be within 0..{MAX_PLATE_DISTANCE}")
+    want = normalise(plate)
+    if not want:
+        raise ValueError(f"{plate!r} holds no plate characters")
+    keys: set[str] = set()
+    for q in _candidates(confusion_key(want)) if max_distance >= 1.0 else _candidates_exact(want):
+        keys.update(session.execute(q).scalars())
+    if not keys:
+        return [], None
+    q2 = select(VehicleRead).where(VehicleRead.key.in_(sorted(keys)))
+    if compounds is not None:
+        q2 = q2.where(VehicleRead.compound.in_(sorted(compounds)))
+    if since is not None:
+        q2 = q2.where(VehicleRead.read_at >= since)
+    if until is not None:
+        q2 = q2.where(VehicleRead.read_at < until)
+    plates = set(session.execute(q2.with_only_columns(VehicleRead.plate).distinct()).scalars())
+    dist = {p: weighted_distance(want, p) for p in plates}
+    ok = sorted(p for p, d in dist.items() if d <= max_distance + 1e-9)
+    if not ok:
+        return [], None
+    q3 = q2.where(VehicleRead.plate.in_(ok))
+    if cursor is not None:
+        at, _, rid = cursor.partition("|")
+        t = datetime.fromisoformat(at)
+        q3 = q3.where(
+            or_(VehicleRead.read_at < t, and_(VehicleRead.read_at == t, VehicleRead.id < rid))
+        )
+    rows = list(
+        session.execute(
+            q3.order_by(VehicleRead.read_at.desc(), VehicleRead.id.desc()).limit(limit + 1)
+        ).scalars()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = f"{rows[-1].read_at.isoformat()}|{rows[-1].id}" if more and rows else None
+    return [PlateHit(r, round(dist[r.plate], 3)) for r in rows], nxt
+
+
+def _candidates_exact(plate: str) -> list[Select[str]]:
+    """Below one real edit only confusions can match: same confusion key."""
+    return [select(VehicleRead.key).where(VehicleRead.key == confusion_key(plate)).distinct()]

@@ -1,0 +1,142 @@
+"""Authentication and authorisation as FastAPI dependencies.
+
+Declare them on a router (``dependencies=[Depends(csrf_protect)]``) or take them as
+parameters (``user: CurrentUser``, ``Depends(require_roles("supervisor", "admin"))``,
+``scope: Scoped``); a handler never re-checks by hand.
+
+Sessions are **server-side rows** (:mod:`alerts.store.users`): the ``shouwang_session``
+cookie (HttpOnly, SameSite=Strict, Secure when ``cookie_secure``) carries a random
+token and the database keeps only its SHA-256, so logout and disabling a user end the
+session at once. CSRF: double-submit token; login also sets a readable ``csrf`` cookie
+and every unsafe request (POST, PUT, PATCH, DELETE) must echo it in ``X-CSRF-Token``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+from pydantic import BaseModel, Field
+
+from alerts.store.users import User, session_user
+from api.services import Services
+
+SESSION_COOKIE = "shouwang_session"
+CSRF_COOKIE = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: what went wrong and what to do about it."""
+
+    detail: str = Field(description="a sentence a person can act on")
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries documenting error answers with :class:`ErrorOut`."""
+    words = {
+        400: "bad request",
+        401: "not logged in, or the session ended",
+        403: "not allowed for this user, or the CSRF token is missing",
+        404: "not found (or outside the compounds this user sees)",
+        409: "changed by someone else since the version given",
+        422: "invalid input",
+        502: "stored evidence failed its check",
+        503: "a service the answer needs is unavailable",
+    }
+    return {c: {"model": ErrorOut, "description": words.get(c, "error")} for c in codes}
+
+
+def services(request: Request) -> Services:
+    """The running service's shared parts."""
+    svc: Services = request.app.state.services
+    return svc
+
+
+Svc = Annotated[Services, Depends(services)]
+
+
+def client_address(request: Request) -> str:
+    """Where a request came from, for the audit log."""
+    return request.client.host if request.client else ""
+
+
+def csrf_protect(request: Request) -> None:
+    """Refuse an unsafe request whose ``X-CSRF-Token`` header is not the ``csrf`` cookie."""
+    if request.method not in UNSAFE:
+        return
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    header = request.headers.get(CSRF_HEADER, "")
+    if not cookie or not header or not hmac.compare_digest(cookie, header):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"missing or wrong {CSRF_HEADER} header: send the value of the '{CSRF_COOKIE}' "
+            "cookie set at login",
+        )
+
+
+def current_user(request: Request, svc: Svc) -> User:
+    """The logged-in user of this request.
+
+    Raises:
+        HTTPException: 401 without a live session.
+    """
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "not logged in: POST /api/auth/login first"
+        )
+    with svc.tx() as s:
+        user = session_user(s, token)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "your session has ended or expired; log in again"
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_roles(*roles: str) -> Callable[[User], User]:
+    """A dependency that lets only these roles through (403 naming them otherwise)."""
+    allowed = frozenset(roles)
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this needs the role {' or '.join(sorted(allowed))}; you are {user.role}",
+            )
+        return user
+
+    return check
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which compounds a user sees: ``compounds`` None means every compound."""
+
+    user: User
+    compounds: frozenset[str] | None
+
+    def allows(self, compound: str) -> bool:
+        """Whether the compound is within this user's scope."""
+        return self.compounds is None or compound in self.compounds
+
+
+def compound_scope(user: CurrentUser) -> Scope:
+    """Operators see their assigned compounds, supervisors and admins all of them;
+    auditors read only the audit log (403 here)."""
+    if user.role in ("supervisor", "admin"):
+        return Scope(user, None)
+    if user.role == "operator":
+        return Scope(user, frozenset(user.compounds or []))
+    raise HTTPException(status.HTTP_403_FORBIDDEN, "auditors read only the audit log (/api/audit)")
+
+
+Scoped = Annotated[Scope, Depends(compound_scope)]

@@ -1,0 +1,155 @@
+"""``shouwang serve``, ``users``, ``audit`` and ``privacy``: the web service and the store."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from shouwang.cli.apps import app, audit_app, users_app
+
+if TYPE_CHECKING:
+    from api.settings import Settings
+
+ROLES_HELP = "operator, supervisor, admin or auditor"
+
+
+def _settings(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        typer.echo(f"error: bad settings (environment SHOUWANG_*): {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("serve")
+def serve(
+    site: Annotated[Path, typer.Argument(help="site file (cameras, compounds, lists)")],
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8080,
+    consumer: Annotated[
+        bool, typer.Option(help="also run the store consumer (alert stream → database)")
+    ] = True,
+) -> None:
+    """Run the web service (operator API, /healthz, /metrics) and the store consumer.
+
+    The store is SQLite in SHOUWANG_DATA_DIR (default .shouwang/store.sqlite) unless
+    SHOUWANG_DATABASE_URL names PostgreSQL; Redis comes from REDIS_URL. The schema is
+    migrated on start. Create the first user with `shouwang users add`.
+
+    Example:
+
+        shouwang users add admin --role admin < password.txt
+
+        shouwang serve configs/demo-site.yaml --port 8080
+    """
+    import uvicorn
+
+    from alerts.store.db import StoreError
+    from api.app import create_app
+    from shouwang.config import ConfigError
+
+    if not site.is_file():
+        typer.echo(f"error: site file {site} not found", err=True)
+        raise typer.Exit(2)
+    settings = _settings(site=site, run_consumer=consumer, run_scheduler=True)
+    try:
+        application = create_app(settings)
+    except (StoreError, ConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"Shouwang security centre on http://{host}:{port}/")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            typer.echo("error: the two passwords differ", err=True)
+            raise typer.Exit(2)
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[str, typer.Option(help=ROLES_HELP)],
+    compounds: Annotated[
+        str, typer.Option(help="comma-separated compound ids (operators need at least one)")
+    ] = "",
+) -> None:
+    """Create a user; the password is read from standard input (asked twice on a terminal).
+
+    Example:
+
+        printf '%s\\n' "$PASSWORD" | shouwang users add wang --role operator --compounds lijing
+    """
+    from alerts.store import audit
+    from alerts.store.db import StoreError, open_store, session_factory, transaction
+    from alerts.store.users import AccountError, add_user
+
+    password = _read_password()
+    try:
+        engine = open_store()
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        with transaction(session_factory(engine)) as s:
+            u = add_user(s, name, password, role=role, compounds=compounds.split(","))
+            audit.append(
+                s,
+                actor="cli",
+                action="user.add",
+                target=u.name,
+                detail={"role": u.role, "compounds": u.compounds},
+                source="localhost",
+            )
+    except AccountError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"user {u.name} ({u.role}) created"
+        + (f" for {', '.join(u.compounds)}" if u.compounds else "")
+    )
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; report the first entry changed or removed.
+
+    Exit status 0 when the chain is intact, 1 when it is broken, 2 when the store
+    cannot be opened.
+    """
+    from alerts.store import audit
+    from alerts.store.db import StoreError, open_store, session_factory
+
+    try:
+        engine = open_store()
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        with session_factory(engine)() as s:
+            res = audit.verify(s)
+    finally:
+        engine.dispose()
+    if res.ok:
+        typer.echo(f"audit log intact: {res.checked} entries verified")
+        return
+    typer.echo(
+        f"audit log BROKEN at entry {res.first_bad}: {res.problem} "
+        f"({res.checked} entries before it verified)"
+    )
+    raise typer.Exit(1)

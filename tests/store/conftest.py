@@ -1,0 +1,171 @@
+"""Fixtures for the store and web-service tests: both engines, Redis, an app, users.
+
+``db_url`` runs a test on SQLite (a file in tmp_path) and on PostgreSQL
+(``SHOUWANG_TEST_DATABASE_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``,
+its ``public`` schema emptied first).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import sqlalchemy as sa
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from alerts.store.db import open_store, session_factory, transaction
+from alerts.store.users import User, add_user
+from api.app import create_app
+from api.deps import CSRF_COOKIE, CSRF_HEADER
+from api.settings import Settings
+from tests.alerts.factory import TEST_REDIS_URL
+
+PG_URL = os.environ.get(
+    "SHOUWANG_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+ENGINES = ["sqlite", "postgresql"]
+PASSWORD = "correct horse battery"
+
+
+def reset_postgres(url: str = PG_URL) -> str:
+    """Empty the test database's ``public`` schema; fail saying how to get PostgreSQL."""
+    eng = sa.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with eng.begin() as c:
+            c.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+            c.execute(sa.text("CREATE SCHEMA public"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL at SHOUWANG_TEST_DATABASE_URL does not answer ({exc.orig}); "
+            "run `bash scripts/ensure-postgres` (scripts/test does)"
+        )
+    finally:
+        eng.dispose()
+    return url
+
+
+def url_for(kind: str, tmp_path: Path) -> str:
+    """A fresh database of this kind."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite'}"
+    return reset_postgres()
+
+
+@pytest.fixture(params=ENGINES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database URL, once per engine."""
+    return url_for(str(request.param), tmp_path)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """The store's engine, schema migrated."""
+    eng = open_store(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def factory(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def r() -> Iterator[redis.Redis]:
+    """A client on the test Redis DB, flushed before and after."""
+    client = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.skip(f"no Redis at {TEST_REDIS_URL} ({exc}); run scripts/ensure-redis")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def make_user(
+    factory: sessionmaker[Session], name: str, role: str, compounds: list[str] | None = None
+) -> User:
+    with transaction(factory) as s:
+        return add_user(s, name, PASSWORD, role=role, compounds=compounds)
+
+
+def settings_for(db_url: str, tmp_path: Path, **extra: object) -> Settings:
+    return Settings(
+        database_url=db_url,
+        redis_url=TEST_REDIS_URL,
+        data_dir=tmp_path / "data",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """A real app served by uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cfg = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(cfg)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.clients: list[httpx.Client] = []
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the app did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for c in self.clients:
+            c.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+    def client(self) -> httpx.Client:
+        """A fresh client (its own cookies) of this server, closed with the server."""
+        c = httpx.Client(base_url=self.url, timeout=30)
+        self.clients.append(c)
+        return c
+
+
+@pytest.fixture
+def live(db_url: str, tmp_path: Path, r: redis.Redis) -> Iterator[LiveServer]:
+    """A real app on the test database and Redis (no background threads)."""
+    with LiveServer(create_app(settings_for(db_url, tmp_path))) as server:
+        yield server
+
+
+@pytest.fixture
+def app_client(live: LiveServer) -> Iterator[httpx.Client]:
+    """A client of :func:`live`, not logged in."""
+    yield live.client()
+
+
+def login(client: httpx.Client, name: str, password: str = PASSWORD) -> httpx.Client:
+    """Log in and send the CSRF header from then on."""
+    res = client.post("/api/auth/login", json={"name": name, "password": password})
+    assert res.status_code == 200, res.text
+    client.headers[CSRF_HEADER] = client.cookies[CSRF_COOKIE]
+    return client

@@ -27,15 +27,19 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import redis
 from pydantic import BaseModel, ConfigDict, Field
+from ulid import ULID
 
+from alerts.errors import EvidenceError
 from alerts.leases import LeaseChange, LeaseManager
 from alerts.model import FaceSubject, PlateSubject, SceneSubject, TrackSubject
+from alerts.plate_reads import PlateRead, publish_read
 from alerts.publisher import DEFAULT_REDIS_URL, PublishResult, connect
 from alerts.sink import AlertSink, SubjectT
 from detectors.detections import Detections
@@ -46,6 +50,7 @@ from pipeline.anomaly.scene import SceneScorer
 from pipeline.anomaly.tamper import TamperDetector
 from pipeline.events import Finding
 from pipeline.stages import AnomalyStage, FaceStage, MainStream, PlateStage
+from pipeline.stages.plates import PassRead
 from pipeline.tracking import Tracker, TrackerConfig
 from pipeline.worker import CameraStage, FrameSource, FrameTracker, Worker, WorkerConfig
 from shouwang.config.loader import resolve_url
@@ -260,6 +265,7 @@ class Runtime:
                     cam.plate_lists,
                     gate=cam.placement.gate is not None,
                     main=main,
+                    on_read=self.record_read,
                 )
             )
         lists = set(cam.watchlists) & self._poi
@@ -275,6 +281,46 @@ class Runtime:
             engine = RuleEngine(cam, timezone=self.site.timezone)
             stages.append(AnomalyStage(engine, self.detector.names, tamper=tamper, scene=scene))
         return stages
+
+    def record_read(self, frame: Frame, read: PassRead) -> None:
+        """A gate camera's plate read → its crop in the evidence store → ``PLATE_READS``."""
+        cam = self.cameras[read.camera_id]
+        crop_sha = None
+        if read.box is not None:
+            h, w = frame.image.shape[:2]
+            x1, y1, x2, y2 = read.box
+            mx, my = (x2 - x1) * 0.2, (y2 - y1) * 0.4
+            cx1, cy1 = max(0, int(x1 - mx)), max(0, int(y1 - my))
+            cx2, cy2 = min(w, round(x2 + mx)), min(h, round(y2 + my))
+            if cx2 > cx1 and cy2 > cy1:
+                ev = self.alert_sink.evidence
+                try:
+                    crop = frame.image[cy1:cy2, cx1:cx2]
+                    crop_sha = ev.put(
+                        ev.encode(np.ascontiguousarray(crop)),
+                        kind="crop",
+                        width=cx2 - cx1,
+                        height=cy2 - cy1,
+                    ).sha256
+                except EvidenceError as exc:
+                    log.warning("camera %s: plate crop not stored: %s", cam.id, exc)
+        publish_read(
+            self.alert_sink.publisher.redis,
+            PlateRead(
+                id=str(ULID()),
+                plate=read.text[:16],
+                confidence=read.confidence,
+                low_confidence=read.low_confidence,
+                camera=cam.id,
+                compound=cam.compound,
+                gate=cam.placement.gate,
+                read_at=datetime.fromtimestamp(read.captured_at, UTC),
+                crop_sha256=crop_sha,
+                list_id=read.list_id,
+                list_kind=read.list_kind,
+                track_id=read.track_id,
+            ),
+        )
 
     def open_main_streams(self, env: Mapping[str, str] | None = None) -> None:
         """Open the main stream of every camera that detects on a sub-stream."""

@@ -1,6 +1,9 @@
 """Plates: vehicle tracks (or the whole frame at a gate) → reader → per-track vote →
 plate lists → ``plate.blacklist`` / ``plate.visitor``.
 
+At a gate camera every decided pass, list hit or not, is also handed to ``on_read`` as
+a :class:`PassRead` (the vehicle access log: "when did 宁A12345 last enter?").
+
 The reader, voter and lists come from ``detectors.plates``; this module only needs
 their shapes (the protocols below), so it holds no model and the composition root
 decides which reader to use.
@@ -8,7 +11,9 @@ decides which reader to use.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,6 +23,8 @@ from detectors.detections import NO_TRACK, Detections
 from pipeline.events import Finding
 from pipeline.stages.hires import MainStream
 from streams.frame import Frame
+
+log = logging.getLogger(__name__)
 
 VEHICLES = frozenset({2, 3, 5, 7})  # COCO car, motorcycle, bus, truck
 GATE_TRACK = 0  # the pass key of plates read on a gate camera outside any vehicle track
@@ -83,6 +90,27 @@ class PlateListsLike(Protocol):
     def match(self, plate: str) -> Sequence[ListMatchLike]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PassRead:
+    """A decided vehicle pass at a gate camera: every one, list hit or not.
+
+    Attributes:
+        box: the plate's box in the analysis frame's pixels (last reading), if known.
+        list_id, list_kind: the camera's list hit, when there was one.
+    """
+
+    camera_id: str
+    text: str
+    confidence: float
+    low_confidence: bool
+    n_frames: int
+    captured_at: float
+    box: tuple[float, float, float, float] | None
+    track_id: int | None
+    list_id: str | None
+    list_kind: str | None
+
+
 class PlateStage:
     """Reads plates on one camera and raises list hits once per vehicle pass.
 
@@ -101,6 +129,8 @@ class PlateStage:
             plates up close, often with the vehicle larger than the frame).
         main: the camera's main stream, read instead when vehicles are small.
         every_s: at most one read per this many seconds per camera.
+        on_read: called with every decided pass when ``gate`` is set (the access log);
+            an exception it raises is logged, never the stage's end.
     """
 
     name = "plates"
@@ -118,6 +148,7 @@ class PlateStage:
         finish_after_s: float = 1.5,
         every_s: float = 0.2,
         min_vehicle_px: float = 200.0,
+        on_read: Callable[[Frame, PassRead], None] | None = None,
     ) -> None:
         self.reader = reader
         self.voter = make_voter()
@@ -129,6 +160,7 @@ class PlateStage:
         self.finish_after_s = finish_after_s
         self.every_s = every_s
         self.min_vehicle_px = min_vehicle_px
+        self.on_read = on_read
         self._last = -1e18
         self._count: dict[int, int] = {}
         self._seen: dict[int, tuple[float, tuple[float, float, float, float]]] = {}
@@ -184,6 +216,34 @@ class PlateStage:
                 return int(vehicles.tracker_id[i])
         return GATE_TRACK if self.gate else None
 
+    def _report(
+        self,
+        frame: Frame,
+        tid: int,
+        passed: PassLike,
+        box: tuple[float, float, float, float] | None,
+        hits: Sequence[ListMatchLike],
+    ) -> None:
+        if self.on_read is None:
+            return
+        hit = hits[0] if hits else None
+        read = PassRead(
+            camera_id=frame.camera_id,
+            text=passed.text,
+            confidence=float(min(1.0, max(0.0, passed.confidence))),
+            low_confidence=passed.low_confidence,
+            n_frames=passed.n_frames,
+            captured_at=frame.captured_at,
+            box=box,
+            track_id=None if tid == GATE_TRACK else tid,
+            list_id=hit.list_id if hit else None,
+            list_kind=hit.kind if hit else None,
+        )
+        try:
+            self.on_read(frame, read)
+        except Exception:  # the access log must never stop plate alerts
+            log.exception("camera %s: plate read not recorded", frame.camera_id)
+
     def _decide(self, frame: Frame, tid: int) -> list[Finding]:
         passed = self.voter.finish(tid)
         seen = self._seen.get(tid)
@@ -192,9 +252,13 @@ class PlateStage:
         else:  # the gate lane takes the next vehicle
             self._seen.pop(tid, None)
             self._count.pop(tid, None)
-        if passed is None or passed.low_confidence:
+        if passed is None:
             return []
         hits = [m for m in self.lists.match(passed.text) if m.list_id in self.list_ids]
+        if self.gate and self.on_read is not None:
+            self._report(frame, tid, passed, seen[1] if seen is not None else None, hits)
+        if passed.low_confidence:
+            return []
         hit = next((m for m in hits if m.kind in ("blacklist", "visitor")), None)
         if hit is None:
             return []

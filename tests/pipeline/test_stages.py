@@ -107,6 +107,40 @@ def test_a_blacklisted_plate_read_at_a_gate_is_one_finding_per_pass(
     assert subject.distance == 0 and subject.confidence > 0.5
 
 
+def test_every_pass_at_a_gate_goes_to_the_access_log_even_without_a_list_hit(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    from detectors.plates.lists import PlateList, PlateLists
+    from detectors.plates.reader import PlateReader
+    from detectors.plates.voting import PlateVoter
+    from pipeline.stages.plates import PassRead
+
+    with (shared_data / "plates" / "labels.csv").open(encoding="utf-8") as fh:
+        row: dict[str, Any] = next(r for r in csv.DictReader(fh) if r["subset"] == "special_types")
+    image = cv2.imread(str(shared_data / "plates" / row["file"]))
+    assert image is not None
+    other = tmp_path / "black.txt"
+    other.write_text("京Z99999\n", encoding="utf-8")
+    lists = PlateLists([PlateList.load(other, id="blacklist", kind="blacklist")])
+    reads: list[PassRead] = []
+    stage = PlateStage(
+        PlateReader(),
+        PlateVoter,
+        lists,
+        ["blacklist"],
+        gate=True,
+        every_s=0,
+        on_read=lambda _frame, read: reads.append(read),
+    )
+    findings = []
+    for k in range(3):
+        f = Frame("gate", k, None, 100.0 + k * 0.2, np.asarray(image, dtype=np.uint8))
+        findings += stage.update(f, Detections.empty())
+    assert findings == []
+    assert [(r.text, r.camera_id, r.list_id) for r in reads] == [(row["plate_text"], "gate", None)]
+    assert reads[0].box is not None and reads[0].captured_at == 100.4
+
+
 def test_the_main_stream_gives_the_larger_picture_and_its_scale(tmp_path: Path) -> None:
     from pipeline.stages import MainStream
     from streams import SourceOptions, open_source

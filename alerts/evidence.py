@@ -47,6 +47,11 @@ class PruneResult:
     over_budget: bool
 
 
+def evidence_path(root: Path, sha256: str) -> Path:
+    """Where the file with this hash lives under an evidence root (existing or not)."""
+    return root / sha256[:2] / f"{sha256}.jpg"
+
+
 class EvidenceStore:
     """Content-addressed JPEG evidence with a disk budget.
 
@@ -85,7 +90,7 @@ class EvidenceStore:
 
     def path(self, sha256: str) -> Path:
         """Where the file with this hash lives (whether or not it exists)."""
-        return self.root / sha256[:2] / f"{sha256}.jpg"
+        return evidence_path(self.root, sha256)
 
     def usage(self) -> int:
         """Bytes of evidence on disk."""

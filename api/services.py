@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.evidence import EvidenceStore
 from alerts.publisher import connect
-from alerts.store import escalation, events, snoozes
+from alerts.store import escalation, events, retention, snoozes
 from alerts.store.consumer import StoreConsumer
 from alerts.store.db import open_store, session_factory
 from api.settings import Settings
@@ -93,9 +93,21 @@ class Services:
         if due:
             self.purge(now)
 
-    def purge(self, now: datetime | None = None) -> None:
-        """Run the retention purge (audited); a hook until retention lands."""
+    def purge(self, now: datetime | None = None) -> retention.PurgeResult:
+        """Run the retention purge now (audited)."""
         self.last_purge = now or datetime.now(UTC)
+        with self.tx() as s:
+            res = retention.purge(
+                s, self.settings.retention, self.settings.evidence_dir, now=self.last_purge
+            )
+        if res.incidents or res.reads:
+            log.info(
+                "retention purge: %d incidents, %d reads, %d files removed",
+                len(res.incidents),
+                res.reads,
+                res.files,
+            )
+        return res
 
     def close(self) -> None:
         """Stop the threads, then close Redis and the database pool."""

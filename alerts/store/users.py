@@ -157,3 +157,14 @@ def end_session(session: Session, token: str) -> bool:
         return False
     session.delete(row)
     return True
+
+
+def set_password(user: User, password: str) -> None:
+    """Replace the user's password hash.
+
+    Raises:
+        AccountError: the password is too short.
+    """
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"password must be at least {MIN_PASSWORD} characters")
+    user.password_hash = _hasher.hash(password)

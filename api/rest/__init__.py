@@ -8,10 +8,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from api.deps import csrf_protect
-from api.rest import auth, incidents
+from api.rest import audit_log, auth, cameras, evidence, incidents, lists, users, vehicles
 
 router = APIRouter()
 router.include_router(auth.router)
 _protected = APIRouter(dependencies=[Depends(csrf_protect)])
-_protected.include_router(incidents.router)
+for _r in (incidents, vehicles, evidence, cameras, users, lists, audit_log):
+    _protected.include_router(_r.router)
 router.include_router(_protected)

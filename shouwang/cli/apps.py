@@ -71,6 +71,9 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 privacy_app = typer.Typer(
     help="Personal data: erase a person everywhere (PIPL).", no_args_is_help=True
 )
+retention_app = typer.Typer(
+    help="How long incidents and evidence are kept; run the purge now.", no_args_is_help=True
+)
 
 app.add_typer(config_app, name="config")
 app.add_typer(streams_app, name="streams")
@@ -83,3 +86,4 @@ app.add_typer(plates_app, name="plates")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(retention_app, name="retention")

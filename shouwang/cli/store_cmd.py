@@ -1,4 +1,4 @@
-"""``shouwang serve``, ``users``, ``audit`` and ``privacy``: the web service and the store."""
+"""``shouwang serve``, ``users``, ``audit``, ``privacy``, ``retention``: service and store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shouwang.cli.apps import app, audit_app, users_app
+from shouwang.cli.apps import app, audit_app, privacy_app, retention_app, users_app
 
 if TYPE_CHECKING:
     from api.settings import Settings
@@ -153,3 +153,77 @@ def audit_verify() -> None:
         f"({res.checked} entries before it verified)"
     )
     raise typer.Exit(1)
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    person: Annotated[
+        str, typer.Option("--person", help="watchlist entry id (an alert's person_id) or name")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Erase a person: every watchlist entry (embeddings, photos, cached indices), the
+    face crops and snapshots of their incidents, and their label in stored alerts.
+
+    The erasure is recorded in the audit log without any biometric data. Incidents on
+    legal hold keep their evidence and are listed.
+
+    Example:
+
+        shouwang privacy erase --person 17 --yes
+    """
+    from alerts.store.db import StoreError, data_dir, open_store, session_factory, transaction
+    from alerts.store.erasure import erase_person
+
+    if not yes and not typer.confirm(f"erase every trace of person {person!r}?"):
+        raise typer.Exit(1)
+    try:
+        engine = open_store()
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    root = data_dir()
+    try:
+        with transaction(session_factory(engine)) as s:
+            res = erase_person(
+                s,
+                person,
+                data_dir=root,
+                evidence_root=root / "evidence",
+                actor="cli",
+                source="localhost",
+            )
+    finally:
+        engine.dispose()
+    lists = sorted({lst for lst, _ in res.entries})
+    typer.echo(
+        f"erased person {person}: {len(res.entries)} watchlist entries"
+        + (f" ({', '.join(lists)})" if lists else "")
+        + f", evidence of {len(res.incidents)} incidents ({res.files} files)"
+    )
+    if res.held:
+        typer.echo(f"kept (legal hold): {', '.join(res.held)}")
+
+
+@retention_app.command("purge")
+def retention_purge() -> None:
+    """Delete now what the retention policy says is due (``shouwang serve`` does this on
+    a schedule); prints what was removed, which the audit log also records."""
+    from alerts.store import retention
+    from alerts.store.db import StoreError, open_store, session_factory, transaction
+
+    settings = _settings()
+    try:
+        engine = open_store(settings.database_url or None, data=settings.data_dir)
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        with transaction(session_factory(engine)) as s:
+            res = retention.purge(s, settings.retention, settings.evidence_dir, actor="cli")
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"purged {len(res.incidents)} incidents, {res.reads} access-log reads, "
+        f"{res.files} evidence files; {res.held} due but on legal hold"
+    )

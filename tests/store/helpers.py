@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import redis
+from sqlalchemy.orm import Session, sessionmaker
 from ulid import ULID
 
 from alerts import keys
+from alerts.consumer import Delivery
 from alerts.model import Alert, PlateSubject
 from alerts.plate_reads import PlateRead
+from alerts.store.consumer import store_alerts
+from alerts.store.db import transaction
 from tests.alerts.factory import make_alert
 
 
@@ -58,3 +62,9 @@ def plate_read(
         read_at=at or datetime.now(UTC),
         crop_sha256=crop,
     )
+
+
+def store(factory: sessionmaker[Session], *alerts: Alert) -> None:
+    """Write alerts straight through the consumer's transaction (no Redis)."""
+    with transaction(factory) as s:
+        store_alerts(s, [Delivery(f"{i + 1}-0", a) for i, a in enumerate(alerts)])

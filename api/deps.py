@@ -36,8 +36,14 @@ class ErrorOut(BaseModel):
     detail: str = Field(description="a sentence a person can act on")
 
 
+class InvalidOut(BaseModel):
+    """422: the fields at fault (FastAPI's list), or one sentence for a rule they break."""
+
+    detail: str | list[dict[str, Any]] = Field(description="what is invalid and where")
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` entries documenting error answers with :class:`ErrorOut`."""
+    """``responses=`` entries documenting error answers (:class:`ErrorOut`; 422: InvalidOut)."""
     words = {
         400: "bad request",
         401: "not logged in, or the session ended",
@@ -48,7 +54,10 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         502: "stored evidence failed its check",
         503: "a service the answer needs is unavailable",
     }
-    return {c: {"model": ErrorOut, "description": words.get(c, "error")} for c in codes}
+    return {
+        c: {"model": InvalidOut if c == 422 else ErrorOut, "description": words.get(c, "error")}
+        for c in codes
+    }
 
 
 def services(request: Request) -> Services:

@@ -284,8 +284,12 @@ class StoreConsumer:
         self._idle_reads = False
 
     def step(self, block_ms: int = 1000, stop: threading.Event | None = None) -> int:
-        """One batch from each stream; returns entries stored (duplicates not counted)."""
-        got = self.alerts.read(self.batch, block_ms=block_ms if self._idle_reads else None)
+        """One batch from each stream; returns entries stored (duplicates not counted).
+
+        Waits up to ``block_ms`` for alerts when both streams were idle (0: never waits).
+        """
+        wait = block_ms if self._idle_reads and block_ms > 0 else None
+        got = self.alerts.read(self.batch, block_ms=wait)
         n = self._write(self.alerts, got, store_alerts, stop) if got else 0
         reads = self.reads.read(self.batch, block_ms=None)
         self._idle_reads = not reads

@@ -10,8 +10,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, select
+from sqlalchemy.orm import Session, defer
 
 from alerts.store.access_log import VehicleRead, confusion_key
 from alerts.store.incidents import Incident
@@ -41,7 +41,7 @@ def list_incidents(
     session: Session, f: IncidentFilter, *, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[Incident], str | None]:
     """One page of incidents, newest first; returns the page and the next cursor."""
-    q = select(Incident)
+    q = select(Incident).options(defer(Incident.alert))  # a list never shows the alert JSON
     if f.compounds is not None:
         q = q.where(Incident.compound.in_(sorted(f.compounds)))
     if f.since is not None:
@@ -125,6 +125,9 @@ def lookup_plate(
 ) -> tuple[list[PlateHit], str | None]:
     """Access-log reads of ``plate`` or plates within ``max_distance`` of it, newest first.
 
+    Newest by read id: a ULID made when the worker publishes the read, a moment after the
+    frame's capture, so the cursor (the last id of a page) is any id and never invalid.
+
     The distance is the plate lists' (:func:`detectors.plates.lists.weighted_distance`).
 
     Raises:
@@ -154,19 +157,11 @@ def lookup_plate(
         return [], None
     q3 = q2.where(VehicleRead.plate.in_(ok))
     if cursor is not None:
-        at, _, rid = cursor.partition("|")
-        t = datetime.fromisoformat(at)
-        q3 = q3.where(
-            or_(VehicleRead.read_at < t, and_(VehicleRead.read_at == t, VehicleRead.id < rid))
-        )
-    rows = list(
-        session.execute(
-            q3.order_by(VehicleRead.read_at.desc(), VehicleRead.id.desc()).limit(limit + 1)
-        ).scalars()
-    )
+        q3 = q3.where(VehicleRead.id < cursor)
+    rows = list(session.execute(q3.order_by(VehicleRead.id.desc()).limit(limit + 1)).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
-    nxt = f"{rows[-1].read_at.isoformat()}|{rows[-1].id}" if more and rows else None
+    nxt = rows[-1].id if more and rows else None
     return [PlateHit(r, round(dist[r.plate], 3)) for r in rows], nxt
 
 

@@ -2,9 +2,10 @@
 
 States: ``new → acknowledged (claimed by one operator) → in_progress ⇄ on_hold →
 closed``; a supervisor reopens a closed incident (back to ``new``). Closing needs a
-reason (:class:`CloseReason`). Every change names the incident version it was made
-on; when someone else changed it first the change is refused with :class:`Conflict`,
-which says who changed it and how, so the API answers 409 with that.
+reason (:data:`Close`: one model per reason, with the details that reason needs).
+Every change names the incident version it was made on; when someone else changed it
+first the change is refused with :class:`Conflict`, which says who changed it and how,
+so the API answers 409 with that.
 
 Who may do what (the API checks roles on the router; the rules that need the
 incident's state live here): an operator acts only on incidents of their compounds
@@ -16,15 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alerts.store import audit
 from alerts.store.db import StoreError
-from alerts.store.incidents import Activity, CloseReason, Comment, Incident
+from alerts.store.incidents import Activity, Comment, Incident
 from alerts.store.users import User
 
 Action = Literal["acknowledge", "start", "hold", "close", "reopen", "assign"]
@@ -79,29 +80,76 @@ class Conflict(WorkflowError):
         )
 
 
-class Close(BaseModel):
-    """Why an incident is closed."""
-
+class _Close(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: CloseReason = Field(description="confirmed, false_alarm, duplicate, test, other")
-    cause: str | None = Field(
-        default=None,
+    def note(self) -> str | None:
+        """The free text kept with the close (cause, text or the duplicated incident)."""
+        return None
+
+
+_SOME_TEXT = r"\S"  # at least one character that is not a space
+
+
+class CloseConfirmed(_Close):
+    """It happened: a real incident."""
+
+    reason: Literal["confirmed"]
+
+
+class CloseFalseAlarm(_Close):
+    """Nothing happened; ``cause`` says what set the alert off."""
+
+    reason: Literal["false_alarm"]
+    cause: str = Field(
+        min_length=1,
         max_length=200,
-        description="for false_alarm: what set it off (e.g. 'shadow', 'cat', 'rain')",
-    )
-    text: str | None = Field(default=None, max_length=2000, description="for other: why")
-    duplicate_of: str | None = Field(
-        default=None, max_length=26, description="for duplicate: the incident it repeats"
+        pattern=_SOME_TEXT,
+        description="what set it off, e.g. 'shadow', 'cat', 'rain'",
     )
 
-    @model_validator(mode="after")
-    def _needs(self) -> Close:
-        if self.reason == "false_alarm" and not (self.cause or "").strip():
-            raise ValueError("closing as false_alarm needs a 'cause' (what set it off)")
-        if self.reason == "other" and not (self.text or "").strip():
-            raise ValueError("closing with reason 'other' needs a 'text' saying why")
-        return self
+    def note(self) -> str | None:
+        return self.cause
+
+
+class CloseDuplicate(_Close):
+    """The same incident as another one."""
+
+    reason: Literal["duplicate"]
+    duplicate_of: str | None = Field(
+        default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="the incident it repeats"
+    )
+
+    def note(self) -> str | None:
+        return self.duplicate_of
+
+
+class CloseTest(_Close):
+    """A test alert (someone walked the fence on purpose)."""
+
+    reason: Literal["test"]
+
+
+class CloseOther(_Close):
+    """Anything else; ``text`` says what."""
+
+    reason: Literal["other"]
+    text: str = Field(min_length=1, max_length=2000, pattern=_SOME_TEXT, description="why")
+
+    def note(self) -> str | None:
+        return self.text
+
+
+Close = Annotated[
+    CloseConfirmed | CloseFalseAlarm | CloseDuplicate | CloseTest | CloseOther,
+    Field(discriminator="reason"),
+]
+CLOSE: TypeAdapter[Close] = TypeAdapter(Close)
+
+
+def close_as(reason: str, **details: str) -> Close:
+    """A close reason from plain values, e.g. ``close_as("false_alarm", cause="cat")``."""
+    return CLOSE.validate_python({"reason": reason, **details})
 
 
 def visible(user: User, inc: Incident) -> bool:
@@ -202,8 +250,7 @@ def transition(
     elif action == "assign" and assignee is not None:
         values["assignee_id"] = assignee.id
     elif action == "close" and close is not None:
-        note = close.cause or close.text or close.duplicate_of
-        values |= {"close_reason": close.reason, "close_note": note, "closed_at": now}
+        values |= {"close_reason": close.reason, "close_note": close.note(), "closed_at": now}
     elif action == "reopen":
         values |= {
             "close_reason": None,

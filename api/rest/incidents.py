@@ -79,7 +79,9 @@ def list_incidents(
     severity: Annotated[str | None, Query(pattern=_SEVERITY)] = None,
     state: Annotated[str | None, Query(pattern=_STATE)] = None,
     plate: Annotated[str | None, Query(max_length=16, description="exact plate")] = None,
-    cursor: Annotated[str | None, Query(max_length=26, description="next_cursor")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$", description="next_cursor")
+    ] = None,
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> IncidentPage:
     """Incidents newest first, in the compounds you can see, filtered, one page at a time."""

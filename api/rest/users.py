@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import delete, select
 
 from alerts.store import audit
@@ -21,15 +21,31 @@ UserName = Annotated[str, Path(min_length=1, max_length=64)]
 RoleName = Literal["operator", "supervisor", "admin", "auditor"]
 
 
-class UserIn(BaseModel):
-    """A new user."""
+CompoundId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"\S")]
 
+
+class _NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=r"\S", description="login name")
     password: str = Field(min_length=8, max_length=1024)
-    role: RoleName
-    compounds: list[str] = Field(default_factory=list, max_length=200)
+
+
+class OperatorIn(_NewUser):
+    """A new operator: works on the compounds given (at least one)."""
+
+    role: Literal["operator"]
+    compounds: list[CompoundId] = Field(min_length=1, max_length=200)
+
+
+class StaffIn(_NewUser):
+    """A new supervisor, admin or auditor (they see every compound, or only the audit)."""
+
+    role: Literal["supervisor", "admin", "auditor"]
+    compounds: list[CompoundId] = Field(default_factory=list, max_length=200)
+
+
+UserIn = Annotated[OperatorIn | StaffIn, Field(discriminator="role")]
 
 
 class UserPatch(BaseModel):
@@ -38,7 +54,7 @@ class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: RoleName | None = None
-    compounds: list[str] | None = Field(default=None, max_length=200)
+    compounds: list[CompoundId] | None = Field(default=None, max_length=200)
     active: bool | None = Field(default=None, description="false ends every session")
     password: str | None = Field(default=None, min_length=8, max_length=1024)
 

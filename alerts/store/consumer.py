@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from sqlalchemy import select, tuple_
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -63,10 +63,12 @@ def _plate(alert: Alert) -> str | None:
     return normalise(s.plate)[:16] or None if isinstance(s, PlateSubject) else None
 
 
-def new_incident(alert: Alert, now: datetime, *, snoozed: bool) -> Incident:
-    """The incident row for an alert seen for the first time."""
+def new_incident(
+    alert: Alert, now: datetime, *, snoozed: bool, doc: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The incident row (column values) for an alert seen for the first time."""
     s = alert.subject
-    return Incident(
+    return dict(
         id=alert.id,
         type=alert.type,
         severity=alert.severity,
@@ -88,11 +90,11 @@ def new_incident(alert: Alert, now: datetime, *, snoozed: bool) -> Incident:
         lon=alert.location.lon,
         legal_hold=False,
         snoozed=snoozed,
-        alert=alert.model_dump(mode="json"),
+        alert=doc if doc is not None else alert.model_dump(mode="json"),
     )
 
 
-def _apply_update(inc: Incident, alert: Alert) -> None:
+def _apply_update(inc: Incident, alert: Alert, doc: dict[str, Any]) -> None:
     if alert.update_count <= inc.update_count:
         return  # an older publication arriving late: kept as an update, not applied
     inc.update_count = alert.update_count
@@ -101,7 +103,7 @@ def _apply_update(inc: Incident, alert: Alert) -> None:
     if SEVERITY_RANK[alert.severity] > SEVERITY_RANK[inc.severity]:
         inc.severity = alert.severity
     inc.summary = alert.summary()[:300]
-    inc.alert = alert.model_dump(mode="json")
+    inc.alert = doc
 
 
 Announcements = list[tuple[events.Event, dict[str, Any]]]
@@ -142,58 +144,97 @@ def store_alerts(
         ).scalars()
     )
     out: Announcements = []
-    n = 0
+    new_rows: dict[str, dict[str, Any]] = {}
+    updates: list[dict[str, Any]] = []
+    activity: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    known: dict[str, set[str]] = {i.id: {e.sha256 for e in i.evidence} for i in incidents.values()}
     for d in batch:
         a = d.alert
         if (a.id, a.update_count) in have:
             continue
-        n += 1
         have.add((a.id, a.update_count))
+        doc = a.model_dump(mode="json")
         inc = incidents.get(a.id)
-        if inc is None:
-            inc = new_incident(a, now, snoozed=a.camera in snoozed)
-            session.add(inc)
-            incidents[a.id] = inc
-            session.add(
-                Activity(
-                    incident_id=a.id,
-                    at=now,
-                    actor="system",
-                    action="created",
-                    to_state="new",
-                    version=1,
-                    detail={"update_count": a.update_count, "stream_id": d.entry_id},
-                )
+        row = new_rows.get(a.id)
+        if inc is None and row is None:
+            row = new_rows[a.id] = new_incident(a, now, snoozed=a.camera in snoozed, doc=doc)
+            known[a.id] = set()
+            activity.append(
+                {
+                    "incident_id": a.id,
+                    "at": now,
+                    "actor": "system",
+                    "action": "created",
+                    "from_state": None,
+                    "to_state": "new",
+                    "version": 1,
+                    "detail": {"update_count": a.update_count, "stream_id": d.entry_id},
+                }
             )
             event: events.Event = "incident.created"
-        else:
-            _apply_update(inc, a)
+        elif inc is not None:
+            _apply_update(inc, a, doc)
             event = "incident.updated"
-        session.add(
-            IncidentUpdate(
-                incident_id=a.id,
-                update_count=a.update_count,
-                severity=a.severity,
-                occurrences=a.occurrences,
-                detected_at=a.times.detected,
-                stored_at=now,
-                stream_id=d.entry_id,
-                alert=a.model_dump(mode="json"),
-            )
+        else:  # a second publication of an incident first seen in this same batch
+            _fold(new_rows[a.id], a, now, doc)
+            event = "incident.updated"
+        updates.append(
+            {
+                "incident_id": a.id,
+                "update_count": a.update_count,
+                "severity": a.severity,
+                "occurrences": a.occurrences,
+                "detected_at": a.times.detected,
+                "stored_at": now,
+                "stream_id": d.entry_id,
+                "alert": doc,
+            }
         )
-        known = {e.sha256 for e in inc.evidence}
-        for ev in a.evidence:
-            if ev.sha256 not in known:
-                known.add(ev.sha256)
-                inc.evidence.append(
-                    EvidenceLink(
-                        sha256=ev.sha256, kind=ev.kind, size=ev.size, media_type=ev.media_type
-                    )
-                )
+        links += _new_links(a, known[a.id])
         if a.camera not in snoozed:
-            out.append((event, events.summary(inc)))
+            out.append((event, events.summary(inc if inc is not None else new_rows[a.id])))
+    # Core bulk inserts (one multi-row statement per table): the ORM's per-object
+    # bookkeeping cost more than the database at a few hundred alerts a batch.
+    for model, rows in (
+        (Incident, list(new_rows.values())),
+        (IncidentUpdate, updates),
+        (Activity, activity),
+        (EvidenceLink, links),
+    ):
+        if rows:
+            session.execute(insert(model), rows)
     session.flush()
-    return n, out
+    return len(updates), out
+
+
+def _fold(row: dict[str, Any], a: Alert, now: datetime, doc: dict[str, Any]) -> None:
+    """Apply a later publication to an incident row not inserted yet."""
+    if a.update_count <= row["update_count"]:
+        return
+    fresh = new_incident(a, now, snoozed=row["snoozed"], doc=doc)
+    for k in ("update_count", "occurrences", "last_seen_at", "summary", "alert"):
+        row[k] = fresh[k]
+    if SEVERITY_RANK[a.severity] > SEVERITY_RANK[row["severity"]]:
+        row["severity"] = a.severity
+
+
+def _new_links(a: Alert, known: set[str]) -> list[dict[str, Any]]:
+    """Evidence link rows for the alert's files the incident does not list yet."""
+    out = []
+    for ev in a.evidence:
+        if ev.sha256 not in known:
+            known.add(ev.sha256)
+            out.append(
+                {
+                    "incident_id": a.id,
+                    "sha256": ev.sha256,
+                    "kind": ev.kind,
+                    "size": ev.size,
+                    "media_type": ev.media_type,
+                }
+            )
+    return out
 
 
 def store_reads(
@@ -348,8 +389,7 @@ class StoreConsumer:
             self.stats.stored_updates += stored
         else:
             self.stats.stored_reads += stored
-        for ev, payload in announce:
-            events.publish(self.live, ev, payload)
+        events.publish_many(self.live, announce)
         return stored
 
     def _refused(

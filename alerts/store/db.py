@@ -165,6 +165,12 @@ def open_store(url: str | None = None, *, data: Path | None = None) -> Engine:
             f"cannot open the store at {safe_url(full)}: {exc.__class__.__name__}: "
             f"{str(exc).splitlines()[0]}"
         ) from exc
+    if eng.url.get_backend_name() == "sqlite" and eng.url.database:
+        # Personal data (plates, audit): owner only, WAL and shared-memory files too.
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(eng.url.database + suffix)
+            if p.exists():
+                p.chmod(0o600)
     return eng
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import redis
@@ -20,24 +21,52 @@ log = logging.getLogger(__name__)
 Event = Literal["incident.created", "incident.updated", "incident.changed", "incident.escalated"]
 
 
-def summary(inc: Incident) -> dict[str, Any]:
-    """The fields a live view needs to show or refresh an incident (no evidence bytes)."""
-    return {
-        "id": inc.id,
-        "type": inc.type,
-        "severity": inc.severity,
-        "state": inc.state,
-        "version": inc.version,
-        "camera": inc.camera,
-        "compound": inc.compound,
-        "summary": inc.summary,
-        "place": inc.place,
-        "lat": inc.lat,
-        "lon": inc.lon,
-        "update_count": inc.update_count,
-        "created_at": inc.created_at.isoformat(),
-        "last_seen_at": inc.last_seen_at.isoformat(),
-    }
+FIELDS = (
+    "id",
+    "type",
+    "severity",
+    "state",
+    "version",
+    "camera",
+    "compound",
+    "summary",
+    "place",
+    "lat",
+    "lon",
+    "update_count",
+)
+
+
+def summary(inc: Incident | Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a live view needs to show or refresh an incident (no evidence bytes).
+
+    Takes the row or its column values (an incident being inserted in bulk).
+    """
+    def get(k: str) -> Any:
+        return inc[k] if isinstance(inc, Mapping) else getattr(inc, k)
+
+    out = {k: get(k) for k in FIELDS}
+    out["created_at"] = get("created_at").isoformat()
+    out["last_seen_at"] = get("last_seen_at").isoformat()
+    return out
+
+
+def publish_many(client: redis.Redis | None, items: Sequence[tuple[Event, dict[str, Any]]]) -> bool:
+    """Announce several events in one round trip; False (logged) when Redis is away."""
+    if client is None or not items:
+        return False
+    pipe = client.pipeline(transaction=False)
+    for event, payload in items:
+        pipe.publish(
+            keys.INCIDENT_CHANNEL,
+            json.dumps({"event": event, "incident": payload}, ensure_ascii=False),
+        )
+    try:
+        pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        log.warning("%d live incident events not sent: %s", len(items), exc)
+        return False
+    return True
 
 
 def publish(client: redis.Redis | None, event: Event, payload: dict[str, Any]) -> bool:

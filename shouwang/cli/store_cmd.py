@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shouwang.cli.apps import app, audit_app, privacy_app, retention_app, users_app
+from shouwang.cli.apps import app, audit_app, demo_app, privacy_app, retention_app, users_app
 
 if TYPE_CHECKING:
     from api.settings import Settings
@@ -227,3 +227,57 @@ def retention_purge() -> None:
         f"purged {len(res.incidents)} incidents, {res.reads} access-log reads, "
         f"{res.files} evidence files; {res.held} due but on legal hold"
     )
+
+
+@demo_app.command("operator")
+def demo_operator(
+    site: Annotated[Path, typer.Argument(help="the demo site file")] = Path(
+        "configs/demo-site.yaml"
+    ),
+    name: Annotated[str, typer.Option(help="the demo operator's login name")] = "demo",
+) -> None:
+    """Make sure the demo operator exists (every compound of the site) and print its login.
+
+    The password is random, made once and kept in `<data dir>/demo-operator.txt` (owner
+    only), so the demo prints the same login every time. For the demo only: real users
+    are created with `shouwang users add`.
+    """
+    import secrets
+
+    from sqlalchemy import select
+
+    from alerts.store import audit
+    from alerts.store.db import StoreError, data_dir, open_store, session_factory, transaction
+    from alerts.store.users import User, add_user, set_password
+    from shouwang.config import ConfigError, load_site
+
+    try:
+        compounds = [c.id for c in load_site(site).compounds]
+        engine = open_store()
+    except (ConfigError, StoreError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    secret = data_dir() / "demo-operator.txt"
+    password = secret.read_text().strip() if secret.is_file() else ""
+    try:
+        with transaction(session_factory(engine)) as s:
+            user = s.execute(select(User).where(User.name == name)).scalar()
+            if user is None or not password:
+                password = password or secrets.token_urlsafe(9)
+                if user is None:
+                    add_user(s, name, password, role="operator", compounds=compounds)
+                else:
+                    set_password(user, password)
+                audit.append(
+                    s,
+                    actor="demo",
+                    action="user.add",
+                    target=name,
+                    detail={"role": "operator", "compounds": compounds},
+                )
+    finally:
+        engine.dispose()
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.touch(mode=0o600)
+    secret.write_text(password + "\n")
+    typer.echo(f"demo operator login: {name} / {password}")

@@ -213,9 +213,8 @@ def loaded(
     pytestconfig: pytest.Config,
 ) -> Iterator[tuple[str, Engine, list[str]]]:
     """A store with the access log and incidents filled (small when not benchmarking)."""
-    smoke = bool(pytestconfig.getoption("benchmark_disable", False)) or not pytestconfig.getoption(
-        "benchmark_enable", False
-    )
+    # --benchmark-enable overrides the --benchmark-disable of the default options
+    smoke = not pytestconfig.getoption("benchmark_enable", False)
     kind = str(request.param)
     engine = open_store(_url(kind, tmp_path_factory.mktemp(kind)))
     rng = random.Random(11)

@@ -42,6 +42,7 @@ def summary(inc: Incident | Mapping[str, Any]) -> dict[str, Any]:
 
     Takes the row or its column values (an incident being inserted in bulk).
     """
+
     def get(k: str) -> Any:
         return inc[k] if isinstance(inc, Mapping) else getattr(inc, k)
 

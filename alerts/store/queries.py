@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.orm import Session, defer
 
 from alerts.store.access_log import VehicleRead, confusion_key
@@ -74,42 +75,57 @@ class PlateHit:
     distance: float
 
 
-def _candidates(key: str) -> list[Select[str]]:
-    """Queries for the distinct keys within one edit of ``key`` (plus ``key`` itself).
+def _shapes(key: str) -> list[tuple[bool, str, int, str]]:
+    """Index lookups for the keys within one edit of ``key``.
 
     For an edit at position i the part before it (``key[:i]``) and the part after it
     are unchanged; the longer part is looked up through an index prefix range (on the
-    key, or on the reversed key for a suffix), the other checked with LIKE.
+    key, or on the reversed key for a suffix), the rest checked with LIKE. Returns
+    ``(on reversed key, range prefix, length of the read, LIKE pattern)`` per lookup.
     """
     n = len(key)
-    out: list[Select[str]] = [select(VehicleRead.key).where(VehicleRead.key == key).distinct()]
+    out: list[tuple[bool, str, int, str]] = []
     seen: set[tuple[str, str, int]] = set()
     for i in range(n + 1):
-        # (prefix, suffix, length of the read): substitution/deletion of key[i], insertion.
-        shapes = [
+        # substitution of key[i], deletion of key[i], insertion before key[i]
+        for pre, suf, length in (
             (key[:i], key[i + 1 :], n),
             (key[:i], key[i + 1 :], n - 1),
             (key[:i], key[i:], n + 1),
-        ]
-        for pre, suf, length in shapes:
-            if i >= n and length != n + 1:
-                continue
-            if (pre, suf, length) in seen or length < 1:
+        ):
+            if (i >= n and length != n + 1) or length < 1 or (pre, suf, length) in seen:
                 continue
             seen.add((pre, suf, length))
             gap = "_" if length == len(pre) + len(suf) + 1 else ""
-            pattern = pre + gap + suf
-            if len(pre) > len(suf):  # on a tie the suffix: plate tails are more varied
-                cond = and_(VehicleRead.key >= pre, VehicleRead.key < pre + "\U0010ffff")
-            else:
-                rev = suf[::-1]
-                cond = and_(VehicleRead.key_rev >= rev, VehicleRead.key_rev < rev + "\U0010ffff")
-            out.append(
-                select(VehicleRead.key)
-                .where(cond, VehicleRead.length == length, VehicleRead.key.like(pattern))
-                .distinct()
-            )
+            rev = len(pre) <= len(suf)  # on a tie the suffix: plate tails are more varied
+            out.append((rev, suf[::-1] if rev else pre, length, pre + gap + suf))
     return out
+
+
+@lru_cache(maxsize=64)
+def _candidate_sql(flags: tuple[bool, ...]) -> TextClause:
+    """One UNION statement for a sequence of lookups (cached per shape: one compile).
+
+    Only bound parameters carry the plate; the text depends on the key's length alone.
+    """
+    parts = ["SELECT key FROM vehicle_reads WHERE key = :k"]
+    for j, rev in enumerate(flags):
+        col = "key_rev" if rev else "key"
+        parts.append(
+            f"SELECT key FROM vehicle_reads WHERE {col} >= :lo{j} AND {col} < :hi{j} "
+            f"AND length = :n{j} AND key LIKE :p{j}"
+        )
+    return text(" UNION ".join(parts))
+
+
+def candidate_keys(session: Session, key: str) -> set[str]:
+    """Distinct stored keys equal to ``key`` or one edit away from it."""
+    shapes = _shapes(key)
+    params: dict[str, object] = {"k": key}
+    for j, (_, lo, length, pattern) in enumerate(shapes):
+        params |= {f"lo{j}": lo, f"hi{j}": lo + "\U0010ffff", f"n{j}": length, f"p{j}": pattern}
+    sql = _candidate_sql(tuple(rev for rev, _, _, _ in shapes))
+    return {str(k) for k in session.execute(sql, params).scalars()}
 
 
 def lookup_plate(
@@ -138,9 +154,11 @@ def lookup_plate(
     want = normalise(plate)
     if not want:
         raise ValueError(f"{plate!r} holds no plate characters")
-    keys: set[str] = set()
-    for q in _candidates(confusion_key(want)) if max_distance >= 1.0 else _candidates_exact(want):
-        keys.update(session.execute(q).scalars())
+    key = confusion_key(want)
+    if max_distance >= 1.0:
+        keys = candidate_keys(session, key)
+    else:  # below one real edit only confusions match: the same confusion key
+        keys = set(session.execute(select(VehicleRead.key).where(VehicleRead.key == key)).scalars())
     if not keys:
         return [], None
     q2 = select(VehicleRead).where(VehicleRead.key.in_(sorted(keys)))
@@ -163,8 +181,3 @@ def lookup_plate(
     rows = rows[:limit]
     nxt = rows[-1].id if more and rows else None
     return [PlateHit(r, round(dist[r.plate], 3)) for r in rows], nxt
-
-
-def _candidates_exact(plate: str) -> list[Select[str]]:
-    """Below one real edit only confusions can match: same confusion key."""
-    return [select(VehicleRead.key).where(VehicleRead.key == confusion_key(plate)).distinct()]

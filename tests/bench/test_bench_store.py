@@ -96,7 +96,7 @@ def _read_rows(
 ) -> Iterator[tuple[Any, ...]]:
     span = 90 * 86400
     for i in range(n):
-        p = rng.choice(plates)
+        p = plates[i] if i < len(plates) else rng.choice(plates)  # every vehicle passes once
         k = confusion_key(p)
         at = T0 + timedelta(seconds=span * i / n)
         comp = COMPOUNDS[hash(p) % len(COMPOUNDS)]

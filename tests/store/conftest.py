@@ -8,7 +8,6 @@ its ``public`` schema emptied first).
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +29,11 @@ from alerts.store.users import User, add_user
 from api.app import create_app
 from api.deps import CSRF_COOKIE, CSRF_HEADER
 from api.settings import Settings
+from tests.alerts.conftest import _free_port as free_port
+from tests.alerts.conftest import r, redis_url
 from tests.alerts.factory import TEST_REDIS_URL
+
+__all__ = ["free_port", "r", "redis_url"]  # the shared Redis fixtures, reused here
 
 PG_URL = os.environ.get(
     "SHOUWANG_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -111,20 +114,6 @@ def factory(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
 
 
-@pytest.fixture
-def r() -> Iterator[redis.Redis]:
-    """A client on the test Redis DB, flushed before and after."""
-    client = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.skip(f"no Redis at {TEST_REDIS_URL} ({exc}); run scripts/ensure-redis")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
-
-
 def make_user(
     factory: sessionmaker[Session], name: str, role: str, compounds: list[str] | None = None
 ) -> User:
@@ -139,12 +128,6 @@ def settings_for(db_url: str, tmp_path: Path, **extra: object) -> Settings:
         data_dir=tmp_path / "data",
         **extra,  # type: ignore[arg-type]
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveServer:

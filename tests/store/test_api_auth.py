@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 import redis
@@ -103,3 +105,26 @@ def test_two_conflicting_claims_one_wins_the_other_gets_409_naming_the_winner(
         json={"action": "close", "version": 2, "close": {"reason": "test"}},
     )
     assert res.status_code == 403 and "X-CSRF-Token" in res.json()["detail"]
+
+
+def test_only_healthz_is_open_metrics_want_the_token_openapi_a_login(
+    db_url: str, tmp_path: Path, r: redis.Redis, factory: sessionmaker[Session]
+) -> None:
+    from api.app import create_app
+    from tests.store.conftest import settings_for
+
+    app = create_app(settings_for(db_url, tmp_path, metrics_token="s3cret-token"))
+    make_user(factory, "wang", "operator", ["lijing"])
+    with LiveServer(app) as srv:
+        c = srv.client()
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = c.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
+        assert ok.status_code == 200 and "shouwang_http_requests" in ok.text
+        assert "s3cret-token" not in ok.text
+        assert c.get("/openapi.json").status_code == 401
+        assert c.get("/docs").status_code == 404  # no Swagger page (it would load a CDN)
+        login(c, "wang")
+        assert c.get("/openapi.json").json()["info"]["title"] == "Shouwang security centre"
+        assert c.get("/metrics").status_code == 403  # operators do not read metrics

@@ -83,7 +83,8 @@ class Services:
         now = now or datetime.now(UTC)
         with self.tx() as s:
             raised = escalation.escalate_due(s, self.settings.escalation.after, now)
-            payloads = [events.summary(i) for i in raised if not i.snoozed]
+            quiet = snoozes.active(s, now)
+            payloads = [events.summary(i) for i in raised if i.camera not in quiet]
             snoozes.expire(s, now)
         for p in payloads:
             events.publish(self.redis, "incident.escalated", p)

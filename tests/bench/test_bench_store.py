@@ -44,7 +44,8 @@ from detectors.plates.lists import CONFUSIONS
 from tests.alerts.factory import TEST_REDIS_URL, make_alert
 from tests.store.conftest import reset_postgres
 
-pytestmark = [pytest.mark.bench, pytest.mark.redis]
+# Generating 1,000,000 rows takes minutes on a busy machine: past the 120 s default.
+pytestmark = [pytest.mark.bench, pytest.mark.redis, pytest.mark.timeout(1800)]
 
 ROWS = int(os.environ.get("SHOUWANG_BENCH_ROWS", "1000000"))
 INCIDENTS = 50_000

@@ -34,7 +34,7 @@ from tests.store.helpers import plate_alert, plate_read, store
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = int(os.environ.get("SHOUWANG_SCHEMA_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("SHOUWANG_SCHEMA_EXAMPLES", "10"))
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -58,6 +59,16 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         c: {"model": InvalidOut if c == 422 else ErrorOut, "description": words.get(c, "error")}
         for c in codes
     }
+
+
+def require_aware(**times: datetime | None) -> None:
+    """422 naming the first query time given without a time zone (ambiguous otherwise)."""
+    for name, t in times.items():
+        if t is not None and t.tzinfo is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"'{name}' needs a time zone, e.g. 2026-12-01T08:00:00+08:00",
+            )
 
 
 def services(request: Request) -> Services:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import TextClause, select, text
+from sqlalchemy import Select, TextClause, select, text
 from sqlalchemy.orm import Session, defer
 
 from alerts.store.access_log import VehicleRead, confusion_key
@@ -161,23 +161,54 @@ def lookup_plate(
         keys = set(session.execute(select(VehicleRead.key).where(VehicleRead.key == key)).scalars())
     if not keys:
         return [], None
-    q2 = select(VehicleRead).where(VehicleRead.key.in_(sorted(keys)))
-    if compounds is not None:
-        q2 = q2.where(VehicleRead.compound.in_(sorted(compounds)))
-    if since is not None:
-        q2 = q2.where(VehicleRead.read_at >= since)
-    if until is not None:
-        q2 = q2.where(VehicleRead.read_at < until)
+    q2 = _read_filter(
+        select(VehicleRead).where(VehicleRead.key.in_(sorted(keys))), compounds, since, until
+    )
     plates = set(session.execute(q2.with_only_columns(VehicleRead.plate).distinct()).scalars())
     dist = {p: weighted_distance(want, p) for p in plates}
     ok = sorted(p for p, d in dist.items() if d <= max_distance + 1e-9)
     if not ok:
         return [], None
-    q3 = q2.where(VehicleRead.plate.in_(ok))
+    rows, nxt = _read_page(session, q2.where(VehicleRead.plate.in_(ok)), cursor, limit)
+    return [PlateHit(r, round(dist[r.plate], 3)) for r in rows], nxt
+
+
+def list_reads(
+    session: Session,
+    *,
+    compounds: Collection[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> tuple[list[VehicleRead], str | None]:
+    """Access-log reads newest first (no plate asked), one keyset page."""
+    return _read_page(
+        session, _read_filter(select(VehicleRead), compounds, since, until), cursor, limit
+    )
+
+
+def _read_filter(
+    q: Select[VehicleRead],
+    compounds: Collection[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Select[VehicleRead]:
+    if compounds is not None:
+        q = q.where(VehicleRead.compound.in_(sorted(compounds)))
+    if since is not None:
+        q = q.where(VehicleRead.read_at >= since)
+    if until is not None:
+        q = q.where(VehicleRead.read_at < until)
+    return q
+
+
+def _read_page(
+    session: Session, q: Select[VehicleRead], cursor: str | None, limit: int
+) -> tuple[list[VehicleRead], str | None]:
     if cursor is not None:
-        q3 = q3.where(VehicleRead.id < cursor)
-    rows = list(session.execute(q3.order_by(VehicleRead.id.desc()).limit(limit + 1)).scalars())
+        q = q.where(VehicleRead.id < cursor)
+    rows = list(session.execute(q.order_by(VehicleRead.id.desc()).limit(limit + 1)).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
-    nxt = rows[-1].id if more and rows else None
-    return [PlateHit(r, round(dist[r.plate], 3)) for r in rows], nxt
+    return rows, (rows[-1].id if more and rows else None)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from alerts.store import events, queries, workflow
 from alerts.store.incidents import Incident
 from alerts.store.users import User
-from api.deps import Scoped, Svc, client_address, errors
+from api.deps import Scoped, Svc, client_address, errors, require_aware
 from api.rest.schemas import (
     ActivityOut,
     CommentIn,
@@ -85,12 +85,7 @@ def list_incidents(
     limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> IncidentPage:
     """Incidents newest first, in the compounds you can see, filtered, one page at a time."""
-    for name, t in (("since", since), ("until", until)):
-        if t is not None and t.tzinfo is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"'{name}' needs a time zone, e.g. 2026-12-01T08:00:00+08:00",
-            )
+    require_aware(since=since, until=until)
     comps = scope.compounds
     if compound is not None:
         if not scope.allows(compound):

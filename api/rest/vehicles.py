@@ -11,11 +11,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from alerts.store import audit, queries
-from alerts.store.access_log import VehicleRead
-from api.deps import Scoped, Svc, client_address, errors
+from api.deps import Scoped, Svc, client_address, errors, require_aware
 
 router = APIRouter(prefix="/api/vehicles", tags=["vehicles"])
 
@@ -67,12 +65,7 @@ def vehicle_reads(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> VehicleReadPage:
     """Reads of a plate (fuzzy, as the plate lists match) or all reads, newest first."""
-    for name, t in (("since", since), ("until", until)):
-        if t is not None and t.tzinfo is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"'{name}' needs a time zone, e.g. 2026-12-01T08:00:00+08:00",
-            )
+    require_aware(since=since, until=until)
     with svc.tx() as s:
         if plate is not None:
             try:
@@ -93,19 +86,14 @@ def vehicle_reads(
                 for h in hits
             ]
         else:
-            q = select(VehicleRead)
-            if scope.compounds is not None:
-                q = q.where(VehicleRead.compound.in_(sorted(scope.compounds)))
-            if since is not None:
-                q = q.where(VehicleRead.read_at >= since)
-            if until is not None:
-                q = q.where(VehicleRead.read_at < until)
-            if cursor is not None:
-                q = q.where(VehicleRead.id < cursor)
-            rows = list(s.execute(q.order_by(VehicleRead.id.desc()).limit(limit + 1)).scalars())
-            more = len(rows) > limit
-            rows = rows[:limit]
-            nxt = rows[-1].id if more and rows else None
+            rows, nxt = queries.list_reads(
+                s,
+                compounds=scope.compounds,
+                since=since,
+                until=until,
+                cursor=cursor,
+                limit=limit,
+            )
             items = [VehicleReadOut.model_validate(r) for r in rows]
         audit.append(
             s,

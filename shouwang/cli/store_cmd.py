@@ -12,6 +12,8 @@ import typer
 from shouwang.cli.apps import app, audit_app, demo_app, privacy_app, retention_app, users_app
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from api.settings import Settings
 
 ROLES_HELP = "operator, supervisor, admin or auditor"
@@ -69,6 +71,17 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+def _open_store() -> Engine:
+    """The configured store, or exit 2 with the reason (URL without its password)."""
+    from alerts.store.db import StoreError, open_store
+
+    try:
+        return open_store()
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _read_password() -> str:
     if sys.stdin.isatty():
         first = getpass.getpass("password: ")
@@ -94,15 +107,11 @@ def users_add(
         printf '%s\\n' "$PASSWORD" | shouwang users add wang --role operator --compounds lijing
     """
     from alerts.store import audit
-    from alerts.store.db import StoreError, open_store, session_factory, transaction
+    from alerts.store.db import session_factory, transaction
     from alerts.store.users import AccountError, add_user
 
     password = _read_password()
-    try:
-        engine = open_store()
-    except StoreError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    engine = _open_store()
     try:
         with transaction(session_factory(engine)) as s:
             u = add_user(s, name, password, role=role, compounds=compounds.split(","))
@@ -133,13 +142,9 @@ def audit_verify() -> None:
     cannot be opened.
     """
     from alerts.store import audit
-    from alerts.store.db import StoreError, open_store, session_factory
+    from alerts.store.db import session_factory
 
-    try:
-        engine = open_store()
-    except StoreError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    engine = _open_store()
     try:
         with session_factory(engine)() as s:
             res = audit.verify(s)
@@ -172,16 +177,12 @@ def privacy_erase(
 
         shouwang privacy erase --person 17 --yes
     """
-    from alerts.store.db import StoreError, data_dir, open_store, session_factory, transaction
+    from alerts.store.db import data_dir, session_factory, transaction
     from alerts.store.erasure import erase_person
 
     if not yes and not typer.confirm(f"erase every trace of person {person!r}?"):
         raise typer.Exit(1)
-    try:
-        engine = open_store()
-    except StoreError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    engine = _open_store()
     root = data_dir()
     try:
         with transaction(session_factory(engine)) as s:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.store import events, queries, workflow
+from alerts.store import audit, events, queries, workflow
 from alerts.store.incidents import Incident
 from alerts.store.users import User
 from api.deps import Scoped, Svc, client_address, errors, require_aware
@@ -71,6 +71,7 @@ def _raise(exc: workflow.WorkflowError) -> NoReturn:
 def list_incidents(
     scope: Scoped,
     svc: Svc,
+    request: Request,
     since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
     compound: Annotated[str | None, Query(max_length=64)] = None,
@@ -107,17 +108,36 @@ def list_incidents(
         )
         names = _names(s, rows)
         items = [IncidentOut.of(i, names) for i in rows]
+        if plate is not None:  # a search for a vehicle is an access to personal data
+            audit.append(
+                s,
+                actor=scope.user.name,
+                action="incidents.search",
+                target=plate,
+                detail={"results": len(items)},
+                source=client_address(request),
+            )
     return IncidentPage(items=items, next_cursor=nxt)
 
 
 @router.get("/{incident_id}", response_model=IncidentDetail, responses=errors(401, 403, 404))
-def get_incident(incident_id: IncidentId, scope: Scoped, svc: Svc) -> IncidentDetail:
-    """One incident with its alert, evidence, every update, activity and comments."""
+def get_incident(
+    incident_id: IncidentId, scope: Scoped, svc: Svc, request: Request
+) -> IncidentDetail:
+    """One incident with its alert, evidence, every update, activity and comments (audited:
+    it shows the plate or the matched person)."""
     with svc.tx() as s:
         try:
             inc = workflow.get_incident(s, incident_id, scope.user)
         except workflow.WorkflowError as exc:
             _raise(exc)
+        audit.append(
+            s,
+            actor=scope.user.name,
+            action="incident.view",
+            target=inc.id,
+            source=client_address(request),
+        )
         return _detail(s, inc)
 
 

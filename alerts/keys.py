@@ -56,3 +56,13 @@ def camera_lease(camera_id: str) -> str:
 # milliseconds (Redis TIME + lease TTL). Members whose score has passed are removed by
 # whoever heartbeats next; the key itself has a TTL of 10 x the lease TTL as a backstop.
 WORKERS = PREFIX + "workers"
+
+
+def worker_drain(worker_id: str) -> str:
+    """String ``shouwang:drain:<worker id>``: "1" while the worker must serve nothing.
+
+    Set by ``shouwang leases drain`` (a pod's ``preStop``) with a TTL of a few minutes;
+    the worker sees it on its next heartbeat, releases its leases and takes none; deleted
+    when a worker with that id starts again.
+    """
+    return f"{PREFIX}drain:{worker_id}"

@@ -46,8 +46,13 @@ end
 return 0
 """
 
-# ARGV: worker id, ttl ms. Adds/refreshes our heartbeat, drops expired ones, returns live.
+# KEYS: workers, our drain flag. ARGV: worker id, ttl ms. Adds/refreshes our heartbeat,
+# drops expired ones, returns the live workers; false (and leaves the set) when draining.
 _HEARTBEAT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return false
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
@@ -126,10 +131,13 @@ class LeaseManager:
         with self._lock:
             return frozenset(self._owned)
 
-    def heartbeat(self) -> tuple[str, ...]:
-        """Announce this worker alive; returns every live worker id."""
-        live = self._heartbeat(keys=[keys.WORKERS], args=[self.worker_id, self.ttl_ms])
-        return tuple(str(w) for w in live)
+    def heartbeat(self) -> tuple[str, ...] | None:
+        """Announce this worker alive; returns every live worker id, None when draining."""
+        live = self._heartbeat(
+            keys=[keys.WORKERS, keys.worker_drain(self.worker_id)],
+            args=[self.worker_id, self.ttl_ms],
+        )
+        return None if live is None else tuple(str(w) for w in live)
 
     def renew(self) -> frozenset[str]:
         """Extend every owned lease; returns (and forgets) those no longer ours."""
@@ -157,6 +165,8 @@ class LeaseManager:
         one back, so a late joiner is not left idle.
         """
         workers = self.heartbeat()
+        if workers is None:  # drained (``shouwang leases drain``): serve nothing
+            return self._drained()
         lost = self.renew()
         n, w = len(self.cameras), max(1, len(workers))
         hi, lo = math.ceil(n / w), n // w
@@ -179,6 +189,20 @@ class LeaseManager:
 
     tick = acquire
 
+    def _drained(self) -> LeaseChange:
+        with self._lock:
+            held = frozenset(self._owned)
+            for cam in held:
+                self._release(keys=[keys.camera_lease(cam)], args=[self.worker_id])
+            self._owned.clear()
+        if held:
+            log.info("worker %s drained: released %s", self.worker_id, sorted(held))
+        return LeaseChange(released=held)
+
+    def clear_drain(self) -> None:
+        """Forget a drain flag left by this worker id's previous life (a restarted pod)."""
+        self.redis.delete(keys.worker_drain(self.worker_id))
+
     def release_all(self) -> None:
         """Give every lease back now (graceful shutdown), so others take over at once."""
         with self._lock:
@@ -198,6 +222,10 @@ class LeaseManager:
         """
         if self._thread is not None:
             return
+        try:
+            self.clear_drain()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("could not clear the drain flag of %s: %s", self.worker_id, exc)
 
         def loop() -> None:
             while not self._stop.is_set():
@@ -274,3 +302,20 @@ class LeaseManager:
         if gained:
             log.info("worker %s took cameras %s", self.worker_id, sorted(gained))
         return frozenset(gained)
+
+
+def drain(client: redis.Redis, worker_id: str, ttl_ms: int = 10_000, hold_s: float = 300) -> int:
+    """Make worker ``worker_id`` give up its cameras now and take no more (pod ``preStop``).
+
+    Sets the worker's drain flag (for ``hold_s``, longer than any graceful shutdown;
+    cleared when the worker id starts again), drops it from the live set, and deletes
+    the leases it holds (compare-and-delete), so the other workers take its cameras on
+    their next tick instead of after the lease TTL. Returns how many leases it deleted.
+    """
+    client.set(keys.worker_drain(worker_id), "1", px=max(int(hold_s * 1000), ttl_ms * 3))
+    client.zrem(keys.WORKERS, worker_id)
+    release = client.register_script(_RELEASE)
+    freed = 0
+    for key in client.scan_iter(match=keys.camera_lease("*"), count=1000):
+        freed += int(release(keys=[key], args=[worker_id]))
+    return freed

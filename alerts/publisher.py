@@ -30,17 +30,16 @@ from pathlib import Path
 from typing import Literal
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from alerts import keys
+from alerts.connection import DEFAULT_REDIS_URL, connect
 from alerts.errors import AlertError
 from alerts.model import SEVERITY_RANK, Alert
 from alerts.outbox import Outbox, OutboxFull
 
-log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_REDIS_URL", "AlertPublisher", "PublishResult", "PublisherStats", "connect"]
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+log = logging.getLogger(__name__)
 
 Action = Literal["new", "update", "suppressed"]
 
@@ -89,17 +88,6 @@ class PublisherStats:
     last_error: str = field(default="")
 
 
-def connect(url: str | None = None, *, timeout_s: float = 1.0) -> redis.Redis:
-    """A Redis client that fails fast (no hidden retries) so outages reach the outbox."""
-    return redis.Redis.from_url(
-        url or DEFAULT_REDIS_URL,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=min(timeout_s, 0.5),
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=True,
-    )
-
-
 class AlertPublisher:
     """Publishes alerts to Redis; keeps them in a local outbox while Redis is away.
 
@@ -127,7 +115,14 @@ class AlertPublisher:
         max_incidents: int = 10_000,
         outbox_max_rows: int = 1_000_000,
         client: redis.Redis | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 500,
     ) -> None:
+        if wait_replicas < 0 or wait_timeout_ms < 1:
+            raise ValueError(
+                f"need wait_replicas >= 0 and wait_timeout_ms >= 1, got {wait_replicas}, "
+                f"{wait_timeout_ms}"
+            )
         if not 0 <= update_interval_s <= cooldown_s:
             raise ValueError(
                 f"need 0 <= update_interval_s <= cooldown_s, got {update_interval_s} and "
@@ -146,6 +141,8 @@ class AlertPublisher:
         self.max_retry_interval_s = max_retry_interval_s
         self.flush_batch = flush_batch
         self.max_incidents = max_incidents
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self.stats = PublisherStats()
         self._incidents: OrderedDict[str, _Incident] = OrderedDict()
         self._lock = threading.Lock()  # dedup state + the direct/outbox ordering decision
@@ -338,7 +335,24 @@ class AlertPublisher:
         pipe = self.redis.pipeline(transaction=True)
         self._queue_commands(pipe, stamped)
         res = pipe.execute()
+        self._confirm()
         return stamped, str(res[0])
+
+    def _confirm(self) -> None:
+        """With ``wait_replicas``, block until that many replicas have the writes.
+
+        Redis replicates asynchronously: a primary killed right after answering may take
+        the last alerts with it. ``WAIT`` closes that window; an alert no replica
+        confirmed in time is treated as unsent (outbox, sent again: at-least-once).
+        """
+        if not self.wait_replicas:
+            return
+        acked = int(self.redis.wait(self.wait_replicas, self.wait_timeout_ms))
+        if acked < self.wait_replicas:
+            raise redis.ConnectionError(
+                f"only {acked} of {self.wait_replicas} replica(s) confirmed the alert "
+                f"within {self.wait_timeout_ms} ms"
+            )
 
     def _enqueue(self, alert: Alert) -> None:
         stages = {**alert.times.stages, "outboxed": time.time()}
@@ -378,6 +392,7 @@ class AlertPublisher:
                     self._queue_commands(pipe, self._stamp(alert))
                 if alerts:
                     pipe.execute()
+                    self._confirm()
             except (redis.RedisError, OSError) as exc:
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 return False

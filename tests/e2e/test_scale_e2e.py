@@ -68,14 +68,14 @@ def small_camera(cam_id: str, url: str) -> dict[str, Any]:
     The rule's dedup key is per camera (no track id), so a camera that changes worker
     continues the same incident: any second alert id would be a duplicate.
     """
-    calib = {
-        "points": [
-            {**p, "pixel": [round(p["pixel"][0] * SCALE), round(p["pixel"][1] * SCALE)]}
-            for p in B3_CALIBRATION["points"]
-        ]
-    }
+
+    def scaled(xy: Any) -> list[int]:
+        return [round(xy[0] * SCALE), round(xy[1] * SCALE)]
+
+    points: list[dict[str, Any]] = B3_CALIBRATION["points"]
+    calib = {"points": [{**p, "pixel": scaled(p["pixel"])} for p in points]}
     zones = [
-        {**z, "polygon": [[round(x * SCALE), round(y * SCALE)] for x, y in z["polygon"]]}
+        {**z, "polygon": [scaled(xy) for xy in cast("list[Any]", z["polygon"])]}
         for z in B3_ZONES
         if z["id"] == "yard"
     ]
@@ -109,111 +109,108 @@ def decoded(port: int) -> dict[str, float]:
     return {cam: float(v) for cam, v in DECODED.findall(text)}
 
 
-def test_each_camera_is_decoded_by_one_worker_and_moves_whole_when_one_dies(
-    tmp_path: Path, site_rtsp: RtspServer, redis_server: RedisServer
-) -> None:
-    url = db14(redis_server)
-    site_file = write_site(tmp_path, [small_camera(c, site_rtsp.url("cam")) for c in CAMERAS])
-    r = client(url)
-    ports = {w: free_port() for w in WORKERS}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+class Fleet:
+    """The worker processes of the test, their metrics ports and the leases in Redis."""
 
-    def start(worker_id: str) -> subprocess.Popen[bytes]:
+    def __init__(self, tmp_path: Path, site_file: Path, url: str) -> None:
+        self.tmp, self.site_file, self.url = tmp_path, site_file, url
+        self.r = client(url)
+        self.ports = {w: free_port() for w in WORKERS}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, worker_id: str) -> None:
         env = {
-            **os.environ, "REDIS_URL": url, "SHOUWANG_WORKER_ID": worker_id,
-            "SHOUWANG_LEASE_TTL_MS": str(TTL_MS), "SHOUWANG_DATA_DIR": str(tmp_path / worker_id),
-            "OMP_NUM_THREADS": "1",
+            **os.environ, "REDIS_URL": self.url, "SHOUWANG_WORKER_ID": worker_id,
+            "SHOUWANG_LEASE_TTL_MS": str(TTL_MS), "OMP_NUM_THREADS": "1",
+            "SHOUWANG_DATA_DIR": str(self.tmp / worker_id),
         }  # fmt: skip
-        cmd = [sys.executable, "-m", "shouwang.cli.main", "run", str(site_file),
-               "--metrics-port", str(ports[worker_id]), "--for", "110"]  # fmt: skip
-        with open(tmp_path / f"{worker_id}.log", "wb") as log:  # the child keeps its copy
-            return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cmd = [sys.executable, "-m", "shouwang.cli.main", "run", str(self.site_file),
+               "--metrics-port", str(self.ports[worker_id]), "--for", "110"]  # fmt: skip
+        with open(self.tmp / f"{worker_id}.log", "wb") as log:  # the child keeps its copy
+            self.procs[worker_id] = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
 
-    def owners() -> dict[str, str | None]:
-        vals = cast("list[str | None]", r.mget([keys.camera_lease(c) for c in CAMERAS]))
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            p.wait(timeout=30)
+
+    def owners(self) -> dict[str, str | None]:
+        vals = cast("list[str | None]", self.r.mget([keys.camera_lease(c) for c in CAMERAS]))
         return dict(zip(CAMERAS, vals, strict=True))
 
-    def by_worker() -> dict[str, set[str]]:
+    def by_worker(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = defaultdict(set)
-        for cam, w in owners().items():
+        for cam, w in self.owners().items():
             if w is not None:
                 out[w].add(cam)
         return out
 
-    def fair(alive: tuple[str, ...]) -> bool:
-        held = by_worker()
+    def fair(self, alive: tuple[str, ...]) -> bool:
+        held = self.by_worker()
         share = len(CAMERAS) // len(alive)
         return set(held) == set(alive) and all(len(held[w]) == share for w in alive)
 
-    def deltas(alive: tuple[str, ...], seconds: float) -> dict[str, dict[str, float]]:
-        before = {w: decoded(ports[w]) for w in alive}
-        time.sleep(seconds)
-        after = {w: decoded(ports[w]) for w in alive}
-        return {w: {c: after[w].get(c, 0) - before[w].get(c, 0) for c in CAMERAS} for w in alive}
+    def assert_decoded_by_owners_only(self, alive: tuple[str, ...]) -> None:
+        """Over 4 s, each camera's decoded-frames counter moves on its owner and nowhere else."""
+        time.sleep(2)  # let closed streams' threads end after a rebalancing
+        held = self.by_worker()
+        before = {w: decoded(self.ports[w]) for w in alive}
+        time.sleep(4)
+        after = {w: decoded(self.ports[w]) for w in alive}
+        for cam in CAMERAS:
+            moving = sorted(w for w in alive if after[w].get(cam, 0) > before[w].get(cam, 0))
+            owner = [w for w in alive if cam in held[w]]
+            assert moving == owner, f"{cam}: decoded by {moving}, leased to {owner}"
 
+    def alerted(self, after: float = 0.0) -> set[str]:
+        """Cameras with an alert (or update) detected after ``after`` (wall time)."""
+        rows = cast("list[tuple[str, dict[str, str]]]", self.r.xrange(keys.ALERT_STREAM))
+        return {
+            f["camera"] for _, f in rows
+            if Alert.model_validate_json(f["alert"]).times.detected.timestamp() > after
+        }  # fmt: skip
+
+
+def test_each_camera_is_decoded_by_one_worker_and_moves_whole_when_one_dies(
+    tmp_path: Path, site_rtsp: RtspServer, redis_server: RedisServer
+) -> None:
+    site_file = write_site(tmp_path, [small_camera(c, site_rtsp.url("cam")) for c in CAMERAS])
+    fleet = Fleet(tmp_path, site_file, db14(redis_server))
     try:
         for w in WORKERS:
-            procs[w] = start(w)
-        assert wait_for(lambda: fair(WORKERS), timeout=60, step=0.5), owners()
-        time.sleep(2)  # let closed streams' threads end after the start-up rebalancing
-        held = by_worker()
-        d = deltas(WORKERS, 4.0)
-        for cam in CAMERAS:
-            decoding = sorted(w for w in WORKERS if d[w][cam] > 0)
-            owner = next(w for w in WORKERS if cam in held[w])
-            assert decoding == [owner], f"{cam}: decoded by {decoding}, leased to {owner}"
+            fleet.start(w)
+        assert wait_for(lambda: fleet.fair(WORKERS), timeout=60, step=0.5), fleet.owners()
+        fleet.assert_decoded_by_owners_only(WORKERS)
+        assert wait_for(lambda: fleet.alerted() == set(CAMERAS), 40, 0.5), fleet.alerted()
 
-        # every camera has raised its incident before the kill
-        def alerted() -> set[str]:
-            rows = cast("list[tuple[str, dict[str, str]]]", r.xrange(keys.ALERT_STREAM))
-            return {f["camera"] for _, f in rows}
-
-        assert wait_for(lambda: alerted() == set(CAMERAS), timeout=40, step=0.5), alerted()
-
-        victim = "w2"
-        moved = by_worker()[victim]
-        procs[victim].send_signal(signal.SIGKILL)
-        procs[victim].wait(timeout=10)
+        victim, alive = "w2", ("w1", "w3")
+        moved = fleet.by_worker()[victim]
+        fleet.procs[victim].send_signal(signal.SIGKILL)
+        fleet.procs[victim].wait(timeout=10)
         killed, killed_wall = time.monotonic(), time.time()
-        alive = ("w1", "w3")
-        assert wait_for(lambda: not moved & by_worker().get(victim, set()) and
-                        all(owners()[c] in alive for c in moved), timeout=TTL_MS / 1000 + 5,
-                        step=0.1)  # fmt: skip
+
+        def taken() -> bool:
+            return all(fleet.owners()[c] in alive for c in moved)
+
+        assert wait_for(taken, timeout=TTL_MS / 1000 + 5, step=0.1), fleet.owners()
         took = time.monotonic() - killed
         print(f"12 cameras, 3 workers: {len(moved)} cameras moved {took:.2f} s after SIGKILL "
               f"(lease TTL {TTL_MS / 1000:g} s)")  # fmt: skip
         assert took <= TTL_MS / 1000 + TTL_MS / 3000 + 1.0, took
-        assert wait_for(lambda: fair(alive), timeout=20, step=0.5), owners()
-        time.sleep(2)
-        held = by_worker()
-        d = deltas(alive, 4.0)
-        for cam in CAMERAS:
-            decoding = sorted(w for w in alive if d[w][cam] > 0)
-            owner = next(w for w in alive if cam in held[w])
-            assert decoding == [owner], f"after the kill {cam}: decoded by {decoding}"
-
-        def moved_alerted() -> bool:
-            rows = cast("list[tuple[str, dict[str, str]]]", r.xrange(keys.ALERT_STREAM))
-            late = {
-                f["camera"] for _, f in rows
-                if Alert.model_validate_json(f["alert"]).times.detected.timestamp() > killed_wall
-            }  # fmt: skip
-            return moved <= late
-
-        assert wait_for(moved_alerted, timeout=40, step=1.0), "moved cameras raised nothing"
+        assert wait_for(lambda: fleet.fair(alive), timeout=20, step=0.5), fleet.owners()
+        fleet.assert_decoded_by_owners_only(alive)
+        assert wait_for(lambda: moved <= fleet.alerted(killed_wall), 40, 1.0), "moved: silent"
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            p.wait(timeout=30)
-    assert procs["w1"].returncode == 0 and procs["w3"].returncode == 0
-    _assert_one_incident_per_camera_none_lost_none_doubled(r, moved)
+        fleet.stop()
+    assert fleet.procs["w1"].returncode == 0 and fleet.procs["w3"].returncode == 0
+    _assert_one_incident_per_camera_none_lost_none_doubled(fleet.r, moved)
 
 
-def _assert_one_incident_per_camera_none_lost_none_doubled(
-    r: redis.Redis, moved: set[str]
-) -> None:
+def _assert_one_incident_per_camera_none_lost_none_doubled(r: redis.Redis, moved: set[str]) -> None:
     rows = cast("list[tuple[str, dict[str, str]]]", r.xrange(keys.ALERT_STREAM))
     alerts = [Alert.model_validate_json(f["alert"]) for _, f in rows]
     by_key: dict[str, list[Alert]] = defaultdict(list)

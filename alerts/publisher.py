@@ -84,6 +84,7 @@ class PublisherStats:
     queued: int = 0
     flushed: int = 0
     refused: int = 0  # outbox full: lost, logged as errors
+    unconfirmed: int = 0  # sent, but fewer replicas than wait_replicas confirmed it
     send_errors: int = 0
     last_error: str = field(default="")
 
@@ -116,7 +117,7 @@ class AlertPublisher:
         outbox_max_rows: int = 1_000_000,
         client: redis.Redis | None = None,
         wait_replicas: int = 0,
-        wait_timeout_ms: int = 500,
+        wait_timeout_ms: int = 200,
     ) -> None:
         if wait_replicas < 0 or wait_timeout_ms < 1:
             raise ValueError(
@@ -143,6 +144,7 @@ class AlertPublisher:
         self.max_incidents = max_incidents
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
+        self._degraded = False
         self.stats = PublisherStats()
         self._incidents: OrderedDict[str, _Incident] = OrderedDict()
         self._lock = threading.Lock()  # dedup state + the direct/outbox ordering decision
@@ -339,20 +341,32 @@ class AlertPublisher:
         return stamped, str(res[0])
 
     def _confirm(self) -> None:
-        """With ``wait_replicas``, block until that many replicas have the writes.
+        """With ``wait_replicas``, wait (``WAIT``) until that many replicas have the writes.
 
-        Redis replicates asynchronously: a primary killed right after answering may take
-        the last alerts with it. ``WAIT`` closes that window; an alert no replica
-        confirmed in time is treated as unsent (outbox, sent again: at-least-once).
+        Redis replicates asynchronously: a primary killed right after answering could
+        take the last alerts with it into the failover. If the connection breaks while
+        waiting, the alert counts as unsent (outbox, sent again to the new primary:
+        at-least-once). If the primary answers but too few replicas confirm in time
+        (none attached: degraded), the alert stays sent and is counted ``unconfirmed``.
         """
         if not self.wait_replicas:
             return
         acked = int(self.redis.wait(self.wait_replicas, self.wait_timeout_ms))
-        if acked < self.wait_replicas:
-            raise redis.ConnectionError(
-                f"only {acked} of {self.wait_replicas} replica(s) confirmed the alert "
-                f"within {self.wait_timeout_ms} ms"
-            )
+        short = acked < self.wait_replicas
+        if short:
+            self.stats.unconfirmed += 1
+        if short != self._degraded:  # log changes, not every alert
+            self._degraded = short
+            if short:
+                log.warning(
+                    "only %d of %d Redis replica(s) confirm alerts within %d ms: a failover "
+                    "now could lose the latest",
+                    acked,
+                    self.wait_replicas,
+                    self.wait_timeout_ms,
+                )
+            else:
+                log.info("Redis replicas confirm alerts again")
 
     def _enqueue(self, alert: Alert) -> None:
         stages = {**alert.times.stages, "outboxed": time.time()}

@@ -57,6 +57,11 @@ def camera_lease(camera_id: str) -> str:
 # whoever heartbeats next; the key itself has a TTL of 10 x the lease TTL as a backstop.
 WORKERS = PREFIX + "workers"
 
+# Hash. Live workers' loads: field = worker id, value = cameras it held at its last
+# heartbeat (so a tick knows who is short without reading every lease). Fields of
+# expired workers are deleted with their WORKERS member; TTL 10 x the lease TTL.
+WORKER_LOADS = PREFIX + "workers:loads"
+
 
 def worker_drain(worker_id: str) -> str:
     """String ``shouwang:drain:<worker id>``: "1" while the worker must serve nothing.

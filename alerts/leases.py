@@ -101,6 +101,11 @@ class LeaseChange:
         return bool(self.gained or self.lost or self.released)
 
 
+# Rendezvous comparisons (cameras x workers hashes) allowed per tick before a worker
+# falls back to its own scores alone (a city's cold start: 8,640 x 100 would take ~1 s).
+_HASH_BUDGET = 20_000
+
+
 def _score(worker_id: str, camera: str) -> int:
     digest = hashlib.blake2b(f"{worker_id}\x00{camera}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
@@ -136,6 +141,7 @@ class LeaseManager:
         self._stop = threading.Event()
         self._own_score = {c: _score(worker_id, c) for c in self.cameras}
         self._ticks = 0
+        self._joined = False
         self._last_workers: tuple[str, ...] = ()
         self.scan_every = 10  # ticks between look-ups of every lease in steady state
 
@@ -150,8 +156,12 @@ class LeaseManager:
             return frozenset(self._owned)
 
     def heartbeat(self) -> tuple[str, ...] | None:
-        """Announce this worker alive; returns every live worker id, None when draining."""
+        """Announce this worker alive; returns every live worker id, None when draining.
+
+        The first :meth:`tick` of a worker that has not announced itself only does this.
+        """
         beat = self._beat()
+        self._joined = True
         return None if beat is None else tuple(beat)
 
     def _beat(self) -> dict[str, int] | None:
@@ -179,8 +189,13 @@ class LeaseManager:
             )
             lost = frozenset(c for c, ok in zip(owned, flags, strict=True) if not ok)
             self._owned -= lost
-        for cam in lost:
-            log.warning("worker %s lost camera %s (lease expired or taken)", self.worker_id, cam)
+        if lost:
+            log.warning(
+                "worker %s lost %d camera(s) (lease expired or taken): %s",
+                self.worker_id,
+                len(lost),
+                ", ".join(sorted(lost)[:10]) + (" ..." if len(lost) > 10 else ""),
+            )
         return lost
 
     def acquire(self) -> LeaseChange:
@@ -200,6 +215,13 @@ class LeaseManager:
         if loads is None:  # drained (``shouwang leases drain``): serve nothing
             return self._drained()
         workers = tuple(sorted(loads))
+        if not self._joined:
+            # Announce first, take from the next tick on: workers started together
+            # (a fleet rolled out, a city after a power cut) then all see each other
+            # before anyone grabs, instead of the first one taking every camera.
+            self._joined = True
+            self._last_workers = workers
+            return LeaseChange(workers=workers)
         lost = self.renew()
         mine = len(self.owned())
         loads[self.worker_id] = mine
@@ -312,18 +334,23 @@ class LeaseManager:
             # Give up first what rendezvous hashing assigns to the preferred takers (else
             # to anyone else), so a camera tends to land where it will stay.
             takers = set(prefer or ()) or set(workers) - {self.worker_id}
-            order = sorted(
-                self._owned,
-                key=lambda c: (
-                    self._preferred_owner(c, workers) not in takers,
-                    self._own_score[c],
-                ),
-            )
+            if len(self._owned) * len(workers) <= _HASH_BUDGET:
+                order = sorted(
+                    self._owned,
+                    key=lambda c: (
+                        self._preferred_owner(c, workers) not in takers,
+                        self._own_score[c],
+                    ),
+                )
+            else:  # a city-sized cold start: what this worker scores lowest goes first
+                order = sorted(self._owned, key=lambda c: self._own_score[c])
             released = order[:extra]
+            pipe = self.redis.pipeline(transaction=False)
             for cam in released:
-                self._release(keys=[keys.camera_lease(cam)], args=[self.worker_id])
-                self._owned.discard(cam)
-        log.info("worker %s released %s for balance", self.worker_id, released)
+                self._release(keys=[keys.camera_lease(cam)], args=[self.worker_id], client=pipe)
+            pipe.execute()
+            self._owned.difference_update(released)
+        log.info("worker %s released %d camera(s) for balance", self.worker_id, len(released))
         return frozenset(released)
 
     def _grab(
@@ -337,7 +364,7 @@ class LeaseManager:
             # ones (where it will stay), then by its own score. Comparing with every
             # worker costs cameras x workers hashes, so a city-sized cold start (8,640
             # free cameras, 100 workers) goes by the worker's own score alone.
-            if len(free) * len(workers) <= 20_000:
+            if len(free) * len(workers) <= _HASH_BUDGET:
                 free.sort(
                     key=lambda c: (
                         self._preferred_owner(c, workers) != self.worker_id,
@@ -346,15 +373,23 @@ class LeaseManager:
                 )
             else:
                 free.sort(key=lambda c: -self._own_score[c])
+            # SET NX in pipelined rounds (one round trip each), so taking hundreds of
+            # cameras stays far shorter than a lease; others may win some of them.
             gained: set[str] = set()
-            for cam in free:
-                if len(self._owned) >= share:
+            for _ in range(3):
+                need = share - len(self._owned)
+                batch, free = free[:need], free[need:]
+                if need <= 0 or not batch:
                     break
-                if self.redis.set(keys.camera_lease(cam), self.worker_id, nx=True, px=self.ttl_ms):
-                    self._owned.add(cam)
-                    gained.add(cam)
+                pipe = self.redis.pipeline(transaction=False)
+                for cam in batch:
+                    pipe.set(keys.camera_lease(cam), self.worker_id, nx=True, px=self.ttl_ms)
+                for cam, ok in zip(batch, pipe.execute(), strict=True):
+                    if ok:
+                        self._owned.add(cam)
+                        gained.add(cam)
         if gained:
-            log.info("worker %s took cameras %s", self.worker_id, sorted(gained))
+            log.info("worker %s took %d camera(s)", self.worker_id, len(gained))
         return frozenset(gained)
 
 

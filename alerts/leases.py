@@ -142,6 +142,7 @@ class LeaseManager:
         self._own_score = {c: _score(worker_id, c) for c in self.cameras}
         self._ticks = 0
         self._joined = False
+        self.settled = False  # as of the last tick: see acquire()
         self._last_workers: tuple[str, ...] = ()
         self.scan_every = 10  # ticks between look-ups of every lease in steady state
 
@@ -249,8 +250,11 @@ class LeaseManager:
                 for h in self.redis.mget([keys.camera_lease(c) for c in self.cameras])
             ]
             gained = self._grab(workers, limit, holders)
+        held = len(self.owned())
         if gained or released or lost:  # others read our load before deciding
-            self.redis.hset(keys.WORKER_LOADS, self.worker_id, len(self.owned()))
+            self.redis.hset(keys.WORKER_LOADS, self.worker_id, held)
+        # Settled: this worker at its share, nobody short, nothing free as far as known.
+        self.settled = lo <= held <= hi and not starving and free - len(gained) <= 0
         return LeaseChange(
             gained=gained, lost=lost, released=released, owned=self.owned(), workers=workers
         )
@@ -305,7 +309,9 @@ class LeaseManager:
                 except (redis.RedisError, OSError) as exc:
                     # Keep running: leases we cannot renew will be reported lost.
                     log.warning("lease tick of %s failed: %s", self.worker_id, exc)
-                self._stop.wait(self.renew_interval_s)
+                # While shares are moving, tick three times as often: convergence takes
+                # ticks, and renewing more often costs only while things change.
+                self._stop.wait(self.renew_interval_s / (1 if self.settled else 3))
 
         self._thread = threading.Thread(target=loop, name=f"leases-{self.worker_id}", daemon=True)
         self._thread.start()

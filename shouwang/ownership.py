@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
+from prometheus_client import Gauge
+
 from alerts.leases import LeaseChange
 from shouwang.config.site import Site
 from streams import Health, Source, SourceGroup, State, StreamEnded, open_source
@@ -34,6 +36,15 @@ from streams.frame import Frame
 from streams.redact import redact_url
 
 log = logging.getLogger(__name__)
+
+# What KEDA scales the workers on (k8s/base/keda.yaml): every worker of a site reports
+# the same number of enabled cameras; the fleet size is that over cameras per worker.
+CAMERAS_ENABLED = Gauge(
+    "shouwang_site_cameras_enabled", "Enabled cameras of the site this worker runs"
+)
+CAMERAS_SERVED = Gauge(
+    "shouwang_worker_cameras_served", "Cameras this worker holds a lease on and decodes"
+)
 
 
 class LeasedSource:
@@ -191,6 +202,8 @@ class Ownership:
         self._close_extra = close_extra or (lambda cam: None)
         self._lock = threading.Lock()
         self.served: frozenset[str] = frozenset()
+        CAMERAS_ENABLED.set(len(sources))
+        CAMERAS_SERVED.set(0)
 
     def serve(self, cameras: Iterable[str]) -> None:
         """Open, serve and close so that exactly ``cameras`` are served."""
@@ -204,6 +217,7 @@ class Ownership:
                 self._open(cam)
             self._worker.set_active(wanted)
             self.served = wanted
+            CAMERAS_SERVED.set(len(wanted))
 
     def apply(self, change: LeaseChange) -> None:
         """The ``on_change`` of :meth:`LeaseManager.start`: lost/released, then gained."""

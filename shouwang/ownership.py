@@ -30,7 +30,7 @@ from prometheus_client import Gauge
 
 from alerts.leases import LeaseChange
 from shouwang.config.site import Site
-from streams import Health, Source, SourceGroup, State, StreamEnded, open_source
+from streams import Health, Source, SourceGroup, SourceOptions, State, StreamEnded, open_source
 from streams.factory import site_stream_specs
 from streams.frame import Frame
 from streams.redact import redact_url
@@ -162,8 +162,8 @@ def open_owned_sources(
     """
     specs = site_stream_specs(site, site_dir, env=env)
 
-    def factory(cam: str, url: str, opts: object) -> Callable[[], Source]:
-        return lambda: open_source(cam, url, opts)  # type: ignore[arg-type]
+    def factory(cam: str, url: str, opts: SourceOptions) -> Callable[[], Source]:
+        return lambda: open_source(cam, url, opts)
 
     return SourceGroup(
         {cam: LeasedSource(cam, factory(cam, url, opts), url) for cam, (url, opts) in specs.items()}

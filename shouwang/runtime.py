@@ -350,6 +350,8 @@ class Runtime:
         cannot be reached at start it serves every camera (watching beats exclusivity)
         and the lease thread trims that once Redis answers.
         """
+        if not self.config.leases:  # stages are built at once: main streams first
+            self.open_main_streams()
         worker = self.build_worker(sources, active=set() if self.config.leases else None)
         self.ownership = Ownership(
             sources, worker, open_extra=self.open_main_stream, close_extra=self.close_main_stream

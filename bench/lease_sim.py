@@ -20,6 +20,7 @@ worker counts and ``--plot`` draws the curve (docs/k8s.md has the figures).
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import socket
@@ -220,6 +221,17 @@ def curve(worker_counts: Iterable[int], **kwargs: Any) -> list[SimResult]:
     return [simulate(workers=n, **kwargs) for n in worker_counts]
 
 
+def load_results(lines: Iterable[str]) -> list[SimResult]:
+    """Results printed by ``shouwang leases simulate`` (one JSON object a line)."""
+    names = set(SimResult.__dataclass_fields__)
+    out = []
+    for line in lines:
+        if line.strip():
+            doc = json.loads(line)
+            out.append(SimResult(**{k: v for k, v in doc.items() if k in names}))
+    return out
+
+
 def plot_curve(results: Sequence[SimResult], path: Path) -> Path:
     """Fair share and takeover (lease periods), Redis CPU and commands/s vs workers."""
     import matplotlib
@@ -244,10 +256,12 @@ def plot_curve(results: Sequence[SimResult], path: Path) -> Path:
     ax_r.set_ylabel("% of one core (steady state)")
     ax_c = ax_r.twinx()
     ax_c.plot(xs, [r.commands_per_s for r in results], "s-", color="tab:blue", label="commands/s")
-    ax_c.set_ylabel("Redis commands/s")
+    ax_c.set_ylabel("Redis commands/s (script-internal included)")
+    ax_c.set_ylim(0, 1.4 * max(r.commands_per_s for r in results))
+    ax_r.set_ylim(bottom=0, top=12)
     lines = ax_r.get_legend_handles_labels()
     more = ax_c.get_legend_handles_labels()
-    ax_r.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
+    ax_r.legend(lines[0] + more[0], lines[1] + more[1], loc="center right")
     ax_r.set_title("Redis in steady state")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -263,6 +263,8 @@ class AlertPublisher:
             inc.severity = alert.severity
         if now - inc.last_sent < self.update_interval_s and not escalated:
             return alert, "suppressed"
+        if not len(self.outbox):
+            self._catch_up(key, inc)
         inc.update_count += 1
         inc.last_sent = now
         times = alert.times.model_copy(update={"first_seen": inc.first_seen})
@@ -283,14 +285,33 @@ class AlertPublisher:
         while len(self._incidents) > self.max_incidents:
             self._incidents.popitem(last=False)  # forget the stalest incident
 
-    def _remote_incident(self, key: str, now: float) -> _Incident | None:
-        """An incident another worker opened (camera handed over), from its dedup hash."""
+    def _remote(self, key: str) -> dict[str, str] | None:
+        """The incident's dedup hash as the last publisher (any worker) left it."""
         try:
             raw = self.redis.hgetall(keys.dedup(key))
         except (redis.RedisError, OSError):
             return None
         h = {str(k): str(v) for k, v in raw.items()}
-        if not h or "id" not in h:
+        return h if h and "id" in h else None
+
+    def _catch_up(self, key: str, inc: _Incident) -> None:
+        """Before an update: take over what other workers published meanwhile.
+
+        A camera that went to another worker and came back (leases) finds its incident
+        advanced there; continuing from the stale local count would repeat numbers.
+        """
+        h = self._remote(key)
+        if h is not None and (
+            h["id"] != inc.id or int(h.get("update_count", 0)) > inc.update_count
+        ):
+            inc.id = h["id"]
+            inc.update_count = int(h.get("update_count", 0))
+            inc.occurrences = max(inc.occurrences, int(h.get("occurrences", 1)))
+
+    def _remote_incident(self, key: str, now: float) -> _Incident | None:
+        """An incident another worker opened (camera handed over), from its dedup hash."""
+        h = self._remote(key)
+        if h is None:
             return None
         inc = _Incident(
             id=h["id"],

@@ -133,8 +133,16 @@ class AlertingSink:
         self.latency_ms: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=1024))
         # The last publications (new alerts and updates), newest last; bounded.
         self.recent: deque[PublishResult] = deque(maxlen=4096)
+        # With leases: whether this worker still owns a camera. A batch in flight when
+        # its lease went elsewhere must not publish beside the new owner.
+        self.serving: Callable[[str], bool] = lambda camera: True
 
     def __call__(self, frame: Frame, dets: Detections, findings: list[Finding]) -> None:
+        if findings and not self.serving(frame.camera_id):
+            log.info(
+                "camera %s: %d finding(s) dropped: no longer ours", frame.camera_id, len(findings)
+            )
+            return
         for f in findings:
             subject = SUBJECTS[str(f.subject["kind"])].model_validate(f.subject)
             label = f.kind
@@ -357,6 +365,8 @@ class Runtime:
             sources, worker, open_extra=self.open_main_stream, close_extra=self.close_main_stream
         )
         if self.config.leases:
+            ownership = self.ownership
+            self.sink.serving = lambda camera: camera in ownership.served
             self._start_leases(self.ownership, list(sources))
         else:
             self.ownership.serve(sources)

@@ -201,9 +201,7 @@ def test_a_camera_that_comes_back_continues_where_the_other_worker_left_it(
     a = AlertPublisher(redis_url, outbox_path=tmp_path / "a.sqlite", update_interval_s=0)
     b = AlertPublisher(redis_url, outbox_path=tmp_path / "b.sqlite", update_interval_s=0)
     try:
-        counts = [
-            pub.publish(make_alert(track_id=9)).alert.update_count for pub in (a, b, b, a, b)
-        ]
+        counts = [pub.publish(make_alert(track_id=9)).alert.update_count for pub in (a, b, b, a, b)]
     finally:
         a.close()
         b.close()

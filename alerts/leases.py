@@ -301,6 +301,8 @@ class LeaseManager:
             log.warning("could not clear the drain flag of %s: %s", self.worker_id, exc)
 
         def loop() -> None:
+            if self._joined and not self._ticks:  # announced by the caller: let the
+                self._stop.wait(self.renew_interval_s / 3)  # others announce too
             while not self._stop.is_set():
                 try:
                     change = self.tick()

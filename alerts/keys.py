@@ -73,3 +73,17 @@ INCIDENT_CHANNEL = PREFIX + "incidents:live"
 
 # Consumer group of the alert store on ALERT_STREAM and PLATE_READS.
 STORE_GROUP = "store"
+# Hash. Live workers' loads: field = worker id, value = cameras it held at its last
+# heartbeat (so a tick knows who is short without reading every lease). Fields of
+# expired workers are deleted with their WORKERS member; TTL 10 x the lease TTL.
+WORKER_LOADS = PREFIX + "workers:loads"
+
+
+def worker_drain(worker_id: str) -> str:
+    """String ``shouwang:drain:<worker id>``: "1" while the worker must serve nothing.
+
+    Set by ``shouwang leases drain`` (a pod's ``preStop``) with a TTL of a few minutes;
+    the worker sees it on its next heartbeat, releases its leases and takes none; deleted
+    when a worker with that id starts again.
+    """
+    return f"{PREFIX}drain:{worker_id}"

@@ -30,17 +30,16 @@ from pathlib import Path
 from typing import Literal
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from alerts import keys
+from alerts.connection import DEFAULT_REDIS_URL, connect
 from alerts.errors import AlertError
 from alerts.model import SEVERITY_RANK, Alert
 from alerts.outbox import Outbox, OutboxFull
 
-log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_REDIS_URL", "AlertPublisher", "PublishResult", "PublisherStats", "connect"]
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+log = logging.getLogger(__name__)
 
 Action = Literal["new", "update", "suppressed"]
 
@@ -85,19 +84,9 @@ class PublisherStats:
     queued: int = 0
     flushed: int = 0
     refused: int = 0  # outbox full: lost, logged as errors
+    unconfirmed: int = 0  # sent, but fewer replicas than wait_replicas confirmed it
     send_errors: int = 0
     last_error: str = field(default="")
-
-
-def connect(url: str | None = None, *, timeout_s: float = 1.0) -> redis.Redis:
-    """A Redis client that fails fast (no hidden retries) so outages reach the outbox."""
-    return redis.Redis.from_url(
-        url or DEFAULT_REDIS_URL,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=min(timeout_s, 0.5),
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=True,
-    )
 
 
 class AlertPublisher:
@@ -127,7 +116,14 @@ class AlertPublisher:
         max_incidents: int = 10_000,
         outbox_max_rows: int = 1_000_000,
         client: redis.Redis | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 200,
     ) -> None:
+        if wait_replicas < 0 or wait_timeout_ms < 1:
+            raise ValueError(
+                f"need wait_replicas >= 0 and wait_timeout_ms >= 1, got {wait_replicas}, "
+                f"{wait_timeout_ms}"
+            )
         if not 0 <= update_interval_s <= cooldown_s:
             raise ValueError(
                 f"need 0 <= update_interval_s <= cooldown_s, got {update_interval_s} and "
@@ -146,6 +142,9 @@ class AlertPublisher:
         self.max_retry_interval_s = max_retry_interval_s
         self.flush_batch = flush_batch
         self.max_incidents = max_incidents
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
+        self._degraded = False
         self.stats = PublisherStats()
         self._incidents: OrderedDict[str, _Incident] = OrderedDict()
         self._lock = threading.Lock()  # dedup state + the direct/outbox ordering decision
@@ -264,6 +263,8 @@ class AlertPublisher:
             inc.severity = alert.severity
         if now - inc.last_sent < self.update_interval_s and not escalated:
             return alert, "suppressed"
+        if not len(self.outbox):
+            self._catch_up(key, inc)
         inc.update_count += 1
         inc.last_sent = now
         times = alert.times.model_copy(update={"first_seen": inc.first_seen})
@@ -284,14 +285,33 @@ class AlertPublisher:
         while len(self._incidents) > self.max_incidents:
             self._incidents.popitem(last=False)  # forget the stalest incident
 
-    def _remote_incident(self, key: str, now: float) -> _Incident | None:
-        """An incident another worker opened (camera handed over), from its dedup hash."""
+    def _remote(self, key: str) -> dict[str, str] | None:
+        """The incident's dedup hash as the last publisher (any worker) left it."""
         try:
             raw = self.redis.hgetall(keys.dedup(key))
         except (redis.RedisError, OSError):
             return None
         h = {str(k): str(v) for k, v in raw.items()}
-        if not h or "id" not in h:
+        return h if h and "id" in h else None
+
+    def _catch_up(self, key: str, inc: _Incident) -> None:
+        """Before an update: take over what other workers published meanwhile.
+
+        A camera that went to another worker and came back (leases) finds its incident
+        advanced there; continuing from the stale local count would repeat numbers.
+        """
+        h = self._remote(key)
+        if h is not None and (
+            h["id"] != inc.id or int(h.get("update_count", 0)) > inc.update_count
+        ):
+            inc.id = h["id"]
+            inc.update_count = int(h.get("update_count", 0))
+            inc.occurrences = max(inc.occurrences, int(h.get("occurrences", 1)))
+
+    def _remote_incident(self, key: str, now: float) -> _Incident | None:
+        """An incident another worker opened (camera handed over), from its dedup hash."""
+        h = self._remote(key)
+        if h is None:
             return None
         inc = _Incident(
             id=h["id"],
@@ -338,7 +358,36 @@ class AlertPublisher:
         pipe = self.redis.pipeline(transaction=True)
         self._queue_commands(pipe, stamped)
         res = pipe.execute()
+        self._confirm()
         return stamped, str(res[0])
+
+    def _confirm(self) -> None:
+        """With ``wait_replicas``, wait (``WAIT``) until that many replicas have the writes.
+
+        Redis replicates asynchronously: a primary killed right after answering could
+        take the last alerts with it into the failover. If the connection breaks while
+        waiting, the alert counts as unsent (outbox, sent again to the new primary:
+        at-least-once). If the primary answers but too few replicas confirm in time
+        (none attached: degraded), the alert stays sent and is counted ``unconfirmed``.
+        """
+        if not self.wait_replicas:
+            return
+        acked = int(self.redis.wait(self.wait_replicas, self.wait_timeout_ms))
+        short = acked < self.wait_replicas
+        if short:
+            self.stats.unconfirmed += 1
+        if short != self._degraded:  # log changes, not every alert
+            self._degraded = short
+            if short:
+                log.warning(
+                    "only %d of %d Redis replica(s) confirm alerts within %d ms: a failover "
+                    "now could lose the latest",
+                    acked,
+                    self.wait_replicas,
+                    self.wait_timeout_ms,
+                )
+            else:
+                log.info("Redis replicas confirm alerts again")
 
     def _enqueue(self, alert: Alert) -> None:
         stages = {**alert.times.stages, "outboxed": time.time()}
@@ -378,6 +427,7 @@ class AlertPublisher:
                     self._queue_commands(pipe, self._stamp(alert))
                 if alerts:
                     pipe.execute()
+                    self._confirm()
             except (redis.RedisError, OSError) as exc:
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 return False

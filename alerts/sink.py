@@ -53,6 +53,8 @@ class AlertSink:
         update_interval_s: at most one published update per incident this often
             (unless the severity rises).
         timeout_s: Redis socket timeout; past it alerts go to the outbox.
+        wait_replicas: Redis replicas that must confirm each alert (``WAIT``) before
+            it counts as sent; 1 with Sentinel, so a failover loses nothing.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class AlertSink:
         cooldown_s: float = 60.0,
         update_interval_s: float = 5.0,
         timeout_s: float = 1.0,
+        wait_replicas: int = 0,
     ) -> None:
         state = Path(state_dir)
         self.locator = SiteLocator(site)
@@ -80,6 +83,7 @@ class AlertSink:
             client=client,
             cooldown_s=cooldown_s,
             update_interval_s=update_interval_s,
+            wait_replicas=wait_replicas,
         )
 
     def emit(

@@ -36,8 +36,9 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field
 from ulid import ULID
 
+from alerts.connection import is_sentinel_url
 from alerts.errors import EvidenceError
-from alerts.leases import LeaseChange, LeaseManager
+from alerts.leases import LeaseManager
 from alerts.model import FaceSubject, PlateSubject, SceneSubject, TrackSubject
 from alerts.plate_reads import PlateRead, publish_read
 from alerts.publisher import DEFAULT_REDIS_URL, PublishResult, connect
@@ -55,6 +56,7 @@ from pipeline.tracking import Tracker, TrackerConfig
 from pipeline.worker import CameraStage, FrameSource, FrameTracker, Worker, WorkerConfig
 from shouwang.config.loader import resolve_url
 from shouwang.config.site import Camera, Site
+from shouwang.ownership import Ownership
 from streams import Source, SourceOptions, StreamError, open_source
 from streams.frame import Frame
 
@@ -78,6 +80,13 @@ class RuntimeConfig(BaseModel):
     provider: Provider = Field(default="cpu", description="SHOUWANG_PROVIDER: cpu, cuda, tensorrt")
     worker_id: str = Field(default="", description="lease owner id; host-pid-random if empty")
     leases: bool = Field(default=True, description="share cameras with other workers")
+    redis_wait_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=5,
+        description="SHOUWANG_REDIS_WAIT_REPLICAS: replicas that confirm each alert (WAIT); "
+        "1 by default with a redis+sentinel:// URL",
+    )
     lease_ttl_ms: int = Field(
         default=10_000, ge=100, le=600_000, description="SHOUWANG_LEASE_TTL_MS: lease TTL"
     )
@@ -96,7 +105,8 @@ class RuntimeConfig(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> RuntimeConfig:
-        """``REDIS_URL``, ``SHOUWANG_DATA_DIR``, ``SHOUWANG_PROVIDER``, ``SHOUWANG_WORKER_ID``."""
+        """``REDIS_URL``, ``SHOUWANG_DATA_DIR``, ``SHOUWANG_PROVIDER``, ``SHOUWANG_WORKER_ID``,
+        ``SHOUWANG_LEASE_TTL_MS``, ``SHOUWANG_REDIS_WAIT_REPLICAS``."""
         e = os.environ if env is None else env
         values: dict[str, Any] = {
             "redis_url": e.get("REDIS_URL") or DEFAULT_REDIS_URL,
@@ -104,6 +114,10 @@ class RuntimeConfig(BaseModel):
             "provider": e.get("SHOUWANG_PROVIDER") or "cpu",
             "worker_id": e.get("SHOUWANG_WORKER_ID") or "",
         }
+        if e.get("SHOUWANG_REDIS_WAIT_REPLICAS"):
+            values["redis_wait_replicas"] = int(e["SHOUWANG_REDIS_WAIT_REPLICAS"])
+        elif is_sentinel_url(values["redis_url"]):
+            values["redis_wait_replicas"] = 1
         if e.get("SHOUWANG_LEASE_TTL_MS"):
             values["lease_ttl_ms"] = int(e["SHOUWANG_LEASE_TTL_MS"])
         values.update(overrides)
@@ -124,8 +138,16 @@ class AlertingSink:
         self.latency_ms: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=1024))
         # The last publications (new alerts and updates), newest last; bounded.
         self.recent: deque[PublishResult] = deque(maxlen=4096)
+        # With leases: whether this worker still owns a camera. A batch in flight when
+        # its lease went elsewhere must not publish beside the new owner.
+        self.serving: Callable[[str], bool] = lambda camera: True
 
     def __call__(self, frame: Frame, dets: Detections, findings: list[Finding]) -> None:
+        if findings and not self.serving(frame.camera_id):
+            log.info(
+                "camera %s: %d finding(s) dropped: no longer ours", frame.camera_id, len(findings)
+            )
+            return
         for f in findings:
             subject = SUBJECTS[str(f.subject["kind"])].model_validate(f.subject)
             label = f.kind
@@ -217,12 +239,14 @@ class Runtime:
             redis_url=cfg.redis_url,
             cooldown_s=cfg.cooldown_s,
             update_interval_s=cfg.update_interval_s,
+            wait_replicas=cfg.redis_wait_replicas,
         )
         self.sink = AlertingSink(self.alert_sink)
         self.main_streams: dict[str, MainStream] = {}
-        self._main_sources: list[Source] = []
+        self._main_sources: dict[str, Source] = {}
         self.worker: Worker | None = None
         self.leases: LeaseManager | None = None
+        self.ownership: Ownership | None = None
 
     # -- models --------------------------------------------------------------------------
 
@@ -321,23 +345,36 @@ class Runtime:
                 track_id=read.track_id,
             ),
         )
+    def open_main_stream(self, camera_id: str, env: Mapping[str, str] | None = None) -> None:
+        """Open the camera's main stream if it detects on a sub-stream (else nothing)."""
+        cam = self.cameras.get(camera_id)
+        if cam is None or cam.detect_url is None or cam.detect_url == cam.url:
+            return
+        if camera_id in self._main_sources:
+            return
+        try:
+            url = resolve_url(cam.url, env, base=self.site_dir)
+            is_file = not url.lower().startswith(("rtsp://", "rtsps://"))
+            opts = SourceOptions(realtime=True, loop=True) if is_file else None
+            src = open_source(f"{cam.id}-main", url, opts)
+            src.start()
+        except (KeyError, StreamError) as exc:
+            log.warning("camera %s: main stream not used: %s", cam.id, exc)
+            return
+        self._main_sources[camera_id] = src
+        self.main_streams[camera_id] = MainStream(src)
+
+    def close_main_stream(self, camera_id: str) -> None:
+        """Stop the camera's main stream (its lease went elsewhere); returns at once."""
+        self.main_streams.pop(camera_id, None)
+        src = self._main_sources.pop(camera_id, None)
+        if src is not None:
+            src.stop(timeout=0)
 
     def open_main_streams(self, env: Mapping[str, str] | None = None) -> None:
         """Open the main stream of every camera that detects on a sub-stream."""
-        for cam in self.cameras.values():
-            if cam.detect_url is None or cam.detect_url == cam.url:
-                continue
-            try:
-                url = resolve_url(cam.url, env, base=self.site_dir)
-                is_file = not url.lower().startswith(("rtsp://", "rtsps://"))
-                opts = SourceOptions(realtime=True, loop=True) if is_file else None
-                src = open_source(f"{cam.id}-main", url, opts)
-                src.start()
-            except (KeyError, StreamError) as exc:
-                log.warning("camera %s: main stream not used: %s", cam.id, exc)
-                continue
-            self._main_sources.append(src)
-            self.main_streams[cam.id] = MainStream(src)
+        for cam in self.cameras:
+            self.open_main_stream(cam, env)
 
     # -- the worker ----------------------------------------------------------------------
 
@@ -361,39 +398,38 @@ class Runtime:
         """Serve the cameras this worker owns until ``stop``; then shut down gracefully.
 
         With leases, the worker starts with no camera and serves what its leases give
-        it; if Redis cannot be reached at start it serves every camera (watching beats
-        exclusivity) and the lease thread trims that once Redis answers.
+        it; cameras given as :class:`~shouwang.ownership.LeasedSource` (``shouwang run``)
+        are connected and decoded only while owned, their main streams too. If Redis
+        cannot be reached at start it serves every camera (watching beats exclusivity)
+        and the lease thread trims that once Redis answers.
         """
-        self.open_main_streams()
+        if not self.config.leases:  # stages are built at once: main streams first
+            self.open_main_streams()
         worker = self.build_worker(sources, active=set() if self.config.leases else None)
+        self.ownership = Ownership(
+            sources, worker, open_extra=self.open_main_stream, close_extra=self.close_main_stream
+        )
         if self.config.leases:
-            self._start_leases(worker, list(sources))
+            ownership = self.ownership
+            self.sink.serving = lambda camera: camera in ownership.served
+            self._start_leases(self.ownership, list(sources))
+        else:
+            self.ownership.serve(sources)
         try:
             worker.run(stop)
         finally:
             self.close()
 
-    def _start_leases(self, worker: Worker, cameras: list[str]) -> None:
+    def _start_leases(self, ownership: Ownership, cameras: list[str]) -> None:
         client = connect(self.config.redis_url, timeout_s=1.0)
         self.leases = LeaseManager(client, self.worker_id, cameras, self.config.lease_ttl_ms)
-
-        def on_change(change: LeaseChange) -> None:
-            log.info(
-                "worker %s serves %s (gained %s, lost %s, released %s)",
-                self.worker_id,
-                sorted(change.owned),
-                sorted(change.gained),
-                sorted(change.lost),
-                sorted(change.released),
-            )
-            worker.set_active(change.owned)
-
         try:
-            on_change(self.leases.tick())
+            self.leases.clear_drain()
+            ownership.apply(self.leases.tick())
         except (redis.RedisError, OSError) as exc:
             log.warning("Redis unreachable at start (%s): serving every camera", exc)
-            worker.set_active(cameras)
-        self.leases.start(on_change)
+            ownership.serve(cameras)
+        self.leases.start(ownership.apply)
 
     def close(self) -> int:
         """Give leases back, stop main streams, publish or keep what is in flight.
@@ -406,9 +442,12 @@ class Runtime:
             except (redis.RedisError, OSError) as exc:
                 log.warning("could not release leases (%s); they expire by themselves", exc)
             self.leases = None
-        for src in self._main_sources:
+        if self.ownership is not None:
+            self.ownership.close_all()
+        for src in self._main_sources.values():
             src.stop(timeout=2.0)
         self._main_sources.clear()
+        self.main_streams.clear()
         left = self.alert_sink.close()
         if left:
             log.warning("%d alert(s) kept in the outbox; published on the next start", left)

@@ -53,15 +53,19 @@ def open_source(
             f"camera {camera_id}: unresolved ${{VAR}} reference in {redact_url(url)}; "
             "resolve it with shouwang.config.loader.resolve_url"
         )
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme in ("rtsp", "rtsps"):
+    if _scheme(camera_id, url) in ("rtsp", "rtsps"):
         return RtspSource(camera_id, url, options, registry=registry)
-    if scheme in ("", "file"):
-        return FileSource(camera_id, url, options, registry=registry)
-    raise StreamError(
-        f"camera {camera_id}: unsupported scheme {scheme!r} in {redact_url(url)}; "
-        "use rtsp://, rtsps://, file:// or a file path"
-    )
+    return FileSource(camera_id, url, options, registry=registry)
+
+
+def _scheme(camera_id: str, url: str) -> str:
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in ("rtsp", "rtsps", "file", ""):
+        raise StreamError(
+            f"camera {camera_id}: unsupported scheme {scheme!r} in {redact_url(url)}; "
+            "use rtsp://, rtsps://, file:// or a file path"
+        )
+    return scheme
 
 
 class SourceGroup(Mapping[str, Source]):
@@ -117,6 +121,50 @@ class SourceGroup(Mapping[str, Source]):
         self.stop()
 
 
+def site_stream_specs(
+    site: Site,
+    site_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    options: SourceOptions | None = None,
+) -> dict[str, tuple[str, SourceOptions]]:
+    """Per enabled camera: its resolved analysis URL and the options to open it with.
+
+    What :func:`open_site_sources` opens; also for callers that open a camera later,
+    or again (a worker opens a camera when it gains the camera's lease).
+
+    Raises:
+        StreamError: one message listing every camera whose URL cannot be resolved
+            (naming the missing variable, never a value) or has an unsupported scheme.
+    """
+    specs: dict[str, tuple[str, SourceOptions]] = {}
+    problems: list[str] = []
+    for cam in site.cameras:
+        if not cam.enabled:
+            continue
+        try:
+            url = resolve_url(cam.analysis_url, env, base=site_dir)
+        except KeyError as exc:
+            problems.append(f"camera {cam.id}: {exc.args[0]}")
+            continue
+        is_rtsp = url.lower().startswith(("rtsp://", "rtsps://"))
+        if options is not None:
+            opts = options.model_copy(update={"max_fps": cam.fps})
+        elif is_rtsp:
+            opts = SourceOptions(transport=cam.transport, max_fps=cam.fps)
+        else:
+            opts = SourceOptions(realtime=True, loop=True, max_fps=cam.fps)
+        try:
+            _scheme(cam.id, url)
+        except StreamError as exc:
+            problems.append(str(exc))
+            continue
+        specs[cam.id] = (url, opts)
+    if problems:
+        raise StreamError("cannot open the site's cameras:\n  " + "\n  ".join(problems))
+    return specs
+
+
 def open_site_sources(
     site: Site,
     site_dir: Path,
@@ -138,27 +186,7 @@ def open_site_sources(
         StreamError: one message listing every camera whose URL cannot be resolved
             (naming the missing variable, never a value) or has an unsupported scheme.
     """
-    sources: dict[str, Source] = {}
-    problems: list[str] = []
-    for cam in site.cameras:
-        if not cam.enabled:
-            continue
-        try:
-            url = resolve_url(cam.analysis_url, env, base=site_dir)
-        except KeyError as exc:
-            problems.append(f"camera {cam.id}: {exc.args[0]}")
-            continue
-        is_rtsp = url.lower().startswith(("rtsp://", "rtsps://"))
-        if options is not None:
-            opts = options.model_copy(update={"max_fps": cam.fps})
-        elif is_rtsp:
-            opts = SourceOptions(transport=cam.transport, max_fps=cam.fps)
-        else:
-            opts = SourceOptions(realtime=True, loop=True, max_fps=cam.fps)
-        try:
-            sources[cam.id] = open_source(cam.id, url, opts, registry=registry)
-        except StreamError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise StreamError("cannot open the site's cameras:\n  " + "\n  ".join(problems))
-    return SourceGroup(sources)
+    specs = site_stream_specs(site, site_dir, env=env, options=options)
+    return SourceGroup(
+        {cam: open_source(cam, url, opts, registry=registry) for cam, (url, opts) in specs.items()}
+    )

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "models_cmd",
     "demo_cmd",
     "run_cmd",
+    "leases_cmd",
     "streams_cmd",
     "anomaly_cmd",
     "plates_cmd",

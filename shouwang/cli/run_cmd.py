@@ -177,8 +177,12 @@ def run_site(
     worker: Worker = drain_frames,
     console: Console | None = None,
     rows: Rows | None = None,
+    open_sources: Callable[[Site, Path], SourceGroup] = open_site_sources,
 ) -> dict[str, Health]:
     """Run ``site`` until SIGINT/SIGTERM or ``duration`` seconds; return the final health.
+
+    ``open_sources`` builds the cameras (``shouwang.ownership.open_owned_sources``
+    connects each only while this worker holds its lease).
 
     Raises:
         StreamError: a camera URL cannot be resolved (a missing environment variable).
@@ -186,7 +190,7 @@ def run_site(
     """
     console = console or Console(stderr=True)
     stop = threading.Event()
-    sources = open_site_sources(site, site_dir)
+    sources = open_sources(site, site_dir)
     if not sources:
         console.print("no enabled cameras in the site: nothing to run")
         return {}
@@ -297,11 +301,13 @@ def run(
     Environment: `REDIS_URL` (default redis://127.0.0.1:6379/0; when Redis is down
     alerts wait in the outbox), `SHOUWANG_DATA_DIR` (state: outbox, evidence,
     watchlists; default .shouwang/), `SHOUWANG_PROVIDER` (cpu, cuda, tensorrt),
-    `SHOUWANG_WORKER_ID` (lease owner name; host-pid by default).
+    `SHOUWANG_WORKER_ID` (lease owner name; host-pid by default). `REDIS_URL` may
+    name Sentinels: `redis+sentinel://s1:26379,s2:26379,s3:26379/shouwang/0`.
 
-    Scale-out: start several `shouwang run` on the same site and Redis; each serves
-    the cameras it holds a lease on, and takes over a dead worker's cameras when its
-    leases expire (10 s).
+    Scale-out: start several `shouwang run` on the same site and Redis; each connects
+    to and decodes only the cameras it holds a lease on (main streams too), and takes
+    over a dead worker's cameras when its leases expire (10 s).
+    `shouwang leases drain WORKER_ID` hands a worker's cameras to the others at once.
 
     The table shows per camera: stream state, frames/s analysed, frames processed,
     drops, faults (read errors, stage errors, resolution changes), alerts published and
@@ -318,6 +324,7 @@ def run(
         raise typer.Exit(1) from None
     worker: Worker = drain_frames
     rows: Rows | None = None
+    open_sources: Callable[[Site, Path], SourceGroup] = open_site_sources
     if not streams_only:
         from detectors.errors import ModelError
         from pipeline.anomaly import AnomalyError
@@ -329,6 +336,10 @@ def run(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         worker, rows = runtime.run, runtime.rows
+        if leases:  # decode only the cameras this worker holds a lease on
+            from shouwang.ownership import open_owned_sources
+
+            open_sources = open_owned_sources
     try:
         final = run_site(
             site,
@@ -337,6 +348,7 @@ def run(
             metrics_port=metrics_port,
             worker=worker,
             rows=rows,
+            open_sources=open_sources,
         )
     except StreamError as exc:
         typer.echo(f"error: {exc}", err=True)

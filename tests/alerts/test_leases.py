@@ -48,9 +48,10 @@ def test_each_camera_has_one_owner_and_load_is_balanced(
 
 def test_new_worker_gets_its_share(r: redis.Redis) -> None:
     a = LeaseManager(r, "a", CAMERAS, ttl_ms=2000)
+    assert not a.tick().gained  # the first tick announces a, takes nothing
     assert a.tick().gained == frozenset(CAMERAS)  # alone: everything
     b = LeaseManager(r, "b", CAMERAS, ttl_ms=2000)
-    b.tick()  # b announces itself; nothing free yet
+    assert not b.tick().gained  # b announces itself; nothing free yet anyway
     change = a.tick()  # a sees two workers and sheds down to its share
     assert len(change.released) == 3 and len(a.owned()) == 3
     assert len(b.tick().gained) == 3
@@ -84,6 +85,7 @@ def test_dead_worker_cameras_taken_over_within_lease_ttl(r: redis.Redis) -> None
 
 def test_cannot_extend_or_release_a_lease_held_by_another(r: redis.Redis) -> None:
     a = LeaseManager(r, "a", ["cam-0"], ttl_ms=5000)
+    a.heartbeat()
     a.tick()
     intruder = LeaseManager(r, "b", ["cam-0"], ttl_ms=5000)
     intruder._owned.add("cam-0")  # b wrongly believes it owns cam-0

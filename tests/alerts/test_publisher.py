@@ -192,3 +192,18 @@ def test_redis_stopped_ten_seconds_loses_nothing(tmp_path: Path, own_redis: Redi
 def test_bad_publisher_settings(tmp_path: Path, options: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         AlertPublisher(outbox_path=tmp_path / "o.sqlite", **options)  # type: ignore[arg-type]
+
+
+def test_a_camera_that_comes_back_continues_where_the_other_worker_left_it(
+    r: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """A → B → A (leases moved the camera away and back): no update number twice."""
+    a = AlertPublisher(redis_url, outbox_path=tmp_path / "a.sqlite", update_interval_s=0)
+    b = AlertPublisher(redis_url, outbox_path=tmp_path / "b.sqlite", update_interval_s=0)
+    try:
+        counts = [pub.publish(make_alert(track_id=9)).alert.update_count for pub in (a, b, b, a, b)]
+    finally:
+        a.close()
+        b.close()
+    assert counts == [0, 1, 2, 3, 4]
+    assert len({x.id for x in stream_alerts(r)}) == 1

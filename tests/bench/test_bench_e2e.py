@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from bench import pick
 from bench.e2e import E2EResult, bench_site, raw_detector_fps, run_e2e
+from bench.e2e_ingest import ingest_delay
 from bench.e2e_load import CameraLoad
 from bench.e2e_media import ROOT, ClockServer, RawClip, find_clip, first_frame, prepare_raw
 from bench.e2e_peer import PeerResult, run_peer
@@ -45,6 +46,7 @@ SMOKE_STREAMS = (1, 2)
 SMOKE_SECONDS = 3.0
 SMOKE_PEER_STREAMS = (1,)  # the peer once in the ordinary run, to keep it working
 SERIES = "pets-rtsp"
+INGEST_STREAMS = 4  # cameras read by both paths at once (8 clients, 8 encoders)
 CASES = [(n, impl) for n in STREAMS for impl in ("raw", "shouwang")]
 
 
@@ -193,3 +195,27 @@ def test_e2e(
         assert peers[-1].glass_to_done_ms, "the peer processed frames in the window"
     if not smoke:
         assert res.alerts_total > 0, "people cross the PETS scene: the rules must fire"
+
+
+@pytest.mark.timeout(120)
+def test_ingest_delay(benchmark: Any, clip: RawClip) -> None:
+    """Arrival-to-decoded and glass-to-decoded, FFmpeg's demuxer vs the RTP marker path."""
+    smoke = bool(benchmark.disabled)
+    streams = 1 if smoke else INGEST_STREAMS
+    benchmark.group = "e2e ingest delay"
+    info = benchmark.extra_info
+    info.update({"stage": "e2e_ingest", "impl": "shouwang", "streams": streams})
+    out: list[dict[str, Any]] = []
+
+    def run() -> None:
+        with ClockServer(clip, streams) as server:
+            out.append(ingest_delay(server, seconds=2.0 if smoke else SECONDS))
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    res = out[-1]
+    info.update(res)
+    info["load_average"] = [round(v, 2) for v in os.getloadavg()]
+    print(f"\ningest delay: {json.dumps(info, default=str)}")
+    assert res["rtp_path_cameras"] == streams, "H.264 over TCP takes the marker-bit path"
+    # the marker path hands a frame over before FFmpeg's parser sees the next one start
+    assert res["rtp_glass_to_decoded_p50_ms"] < res["ffmpeg_glass_to_decoded_p50_ms"]

@@ -89,6 +89,14 @@ class SourceOptions(BaseModel):
         ),
     )
 
+    hwaccel: Literal["none", "cuda"] = Field(
+        default="none",
+        description=(
+            "decode on the GPU through PyAV's CUDA hwaccel (NVDEC); where the wheel or the "
+            "machine lacks it, decoding stays on the CPU and one logged line says why"
+        ),
+    )
+
     @model_validator(mode="after")
     def _backoff(self) -> SourceOptions:
         if self.backoff_initial_s > self.backoff_max_s:

@@ -19,6 +19,7 @@ import av
 import av.error
 
 from streams.errors import StreamError
+from streams.hwaccel import cuda_hwaccel
 from streams.rtp import H264Depacketiser, sprop_parameter_sets
 from streams.rtsp_tcp import RtspTcpSession, RtspUnsupported
 from streams.source import DecodingSource, Outcome
@@ -101,6 +102,7 @@ class RtspSource(DecodingSource):
                 mode="r",
                 options=options,
                 timeout=(o.open_timeout_s, o.read_timeout_s),
+                hwaccel=cuda_hwaccel() if o.hwaccel == "cuda" else None,
             )
         except av.error.ExitError:
             raise StreamError(
@@ -115,7 +117,8 @@ class RtspSource(DecodingSource):
         video = session.video
         if video is None:
             raise StreamError(f"camera {self.camera_id}: RTP session not set up")
-        decoder = av.CodecContext.create("h264", "r")
+        hw = cuda_hwaccel() if self.options.hwaccel == "cuda" else None
+        decoder = av.CodecContext.create("h264", "r", hwaccel=hw)
         decoder.thread_type = self._thread_type
         depacketiser = H264Depacketiser(sprop_parameter_sets(video.fmtp))
         time_base = Fraction(1, video.clock_rate)

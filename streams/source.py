@@ -54,17 +54,24 @@ class _Decoded:
     arrived: float | None = None
 
 
+# Limited-range 4:2:0 layouts OpenCV converts from one (h * 3 / 2, w) plane array:
+# yuv420p from software decoders, nv12 from NVDEC (hwaccel frames come back as nv12).
+_OPENCV_YUV = {"yuv420p": cv2.COLOR_YUV2BGR_I420, "nv12": cv2.COLOR_YUV2BGR_NV12}
+
+
 def to_bgr(frame: VideoFrame) -> NDArray[np.uint8]:
     """The frame as (h, w, 3) BGR, converted the cheapest measured way.
 
     For yuv420p (what H.264 cameras send) OpenCV's I420 conversion of the decoder's
     planes costs about a third less CPU than PyAV's swscale ``bgr24`` (1.1 vs 1.7 ms per
-    768x576 frame, ``python -m bench.decode_cost``); other formats (full-range
-    ``yuvj420p``, whose levels OpenCV would get wrong, nv12, ...) go through swscale.
+    768x576 frame, ``python -m bench.decode_cost``); nv12 (hardware decoders) likewise;
+    other formats (full-range ``yuvj420p``, whose levels OpenCV would get wrong, 4:2:2,
+    ...) go through swscale.
     """
-    if frame.format.name == "yuv420p" and not (frame.width | frame.height) & 1:
-        yuv = frame.to_ndarray()
-        return cast("NDArray[np.uint8]", cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420))
+    even = not (frame.width | frame.height) & 1
+    code = _OPENCV_YUV.get(frame.format.name)
+    if code is not None and even:
+        return cast("NDArray[np.uint8]", cv2.cvtColor(frame.to_ndarray(), code))
     return cast("NDArray[np.uint8]", frame.to_ndarray(format="bgr24"))
 
 

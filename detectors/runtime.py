@@ -190,6 +190,12 @@ def create_session(
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # ONNX Runtime's pool threads spin after each call waiting for the next one: on a
+    # busy or shared CPU that burns cores the decoders and trackers need. Measured with
+    # `python -m bench.e2e probe 4 8`: 13-18 % less CPU per processed frame without it
+    # (docs/e2e-bench.md). SHOUWANG_ORT_SPIN=1 brings it back.
+    spin = os.environ.get("SHOUWANG_ORT_SPIN", "0") == "1"
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     source = model if isinstance(model, bytes) else str(model)
     what = "<bytes>" if isinstance(model, bytes) else str(model)
     try:

@@ -78,7 +78,7 @@ def ingest_delay(server: ClockServer, *, seconds: float, warmup_s: float = 1.5) 
             t.join(timeout=5)
         for s in sources:
             s.stop(5.0)
-    out: dict[str, Any] = {"streams": server.cameras, "seconds": round(t1 - t0, 2)}
+    out: dict[str, Any] = {"cameras": server.cameras, "seconds": round(t1 - t0, 2)}
     window = {p: [r for r in rs if t0 <= r["glass"] < t1] for p, rs in rows.items()}
     for path, rs in window.items():
         if not rs:

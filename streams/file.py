@@ -42,6 +42,7 @@ class FileSource(DecodingSource):
 
     live: ClassVar[bool] = False
     _thread_type: ClassVar[str] = "AUTO"  # latency does not matter for files; throughput does
+    _thread_count: ClassVar[int] = 0  # FFmpeg picks the count
 
     def __init__(
         self,

@@ -120,6 +120,7 @@ class RtspSource(DecodingSource):
         hw = cuda_hwaccel() if self.options.hwaccel == "cuda" else None
         decoder = av.CodecContext.create("h264", "r", hwaccel=hw)
         decoder.thread_type = self._thread_type
+        decoder.thread_count = self._thread_count
         depacketiser = H264Depacketiser(sprop_parameter_sets(video.fmtp))
         time_base = Fraction(1, video.clock_rate)
         if video.fps:

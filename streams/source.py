@@ -94,6 +94,9 @@ class DecodingSource:
 
     live: ClassVar[bool] = True
     _thread_type: ClassVar[str] = "SLICE"  # frame threading adds frames of latency
+    # One decoder thread per live stream: more slice threads cost the same CPU (measured,
+    # `python -m bench.decode_cost`) and 16 cameras x N threads only oversubscribe cores.
+    _thread_count: ClassVar[int] = 1
 
     def __init__(
         self,
@@ -351,6 +354,7 @@ class DecodingSource:
             raise StreamError(f"camera {self._camera_id}: no video stream in {self.url}")
         stream = container.streams.video[0]
         stream.thread_type = self._thread_type
+        stream.thread_count = self._thread_count
         if stream.average_rate:
             self._frame_period = 1.0 / float(stream.average_rate)
         self._decode_errors = 0

@@ -38,7 +38,11 @@ from detectors.objects import ObjectDetector, ObjectDetectorConfig, load_object_
 
 pytestmark = [pytest.mark.bench, pytest.mark.rtsp, pytest.mark.redis, pytest.mark.slow]
 
-STREAMS = pick(full=[1, 2, 4, 8, 16], quick=[1, 4, 8, 16])
+# SHOUWANG_E2E_STREAMS=1,4,8,16 picks the points (docs/e2e-bench.md's runs); quick mode
+# (CI) keeps three, each with its bare model under camera load and its peer
+STREAMS = [int(v) for v in os.environ.get("SHOUWANG_E2E_STREAMS", "").split(",") if v] or pick(
+    full=[1, 2, 4, 8, 16], quick=[1, 4, 8]
+)
 SECONDS = pick(full=20.0, quick=4.0)
 WARMUP_S = pick(full=3.0, quick=1.5)
 RAW_S = pick(full=3.0, quick=0.75)  # each of session.run and detect(), before and after
@@ -46,7 +50,7 @@ SMOKE_STREAMS = (1, 2)
 SMOKE_SECONDS = 3.0
 SMOKE_PEER_STREAMS = (1,)  # the peer once in the ordinary run, to keep it working
 SERIES = "pets-rtsp"
-INGEST_STREAMS = 4  # cameras read by both paths at once (8 clients, 8 encoders)
+INGEST_STREAMS = pick(full=4, quick=2)  # cameras read by both paths at once
 CASES = [(n, impl) for n in STREAMS for impl in ("raw", "shouwang")]
 
 
@@ -132,15 +136,18 @@ def test_e2e(
     def run() -> None:
         with ClockServer(clip, streams) as server:
             bare_model(server)
-            out.append(
-                run_e2e(server, detector, seconds=seconds, warmup_s=WARMUP_S, max_batch=batch)
-            )
+            # a window of at least 5 model calls (and a warm-up of 2), however slow the
+            # shared machine makes them, up to 4x the nominal window
+            call_s = loaded[0]["raw_ms_per_call"] / 1000
+            window = min(max(seconds, 5 * call_s), 4 * seconds)
+            warm = min(max(WARMUP_S, 2 * call_s), 4 * WARMUP_S)
+            out.append(run_e2e(server, detector, seconds=window, warmup_s=warm, max_batch=batch))
             bare_model(server)
             if not smoke or streams in SMOKE_PEER_STREAMS:
                 cams = [f"cam{i}" for i in range(streams)]
                 urls = [server.url(i) for i in range(streams)]
                 site = bench_site(cams, urls, clip.width, clip.height)
-                peers.append(run_peer(server, site, seconds=seconds, warmup_s=WARMUP_S))
+                peers.append(run_peer(server, site, seconds=window, warmup_s=warm))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     res = out[-1]

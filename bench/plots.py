@@ -32,7 +32,13 @@ def stage_of(b: BenchResult) -> str:
 
 
 def p95_latency(b: BenchResult) -> float | None:
-    """p95 latency in ms: ``extra_info["p95_ms"]`` (per item), else the call's own p95."""
+    """p95 latency in ms: ``extra_info["p95_ms"]`` (per item), else the call's own p95.
+
+    A row that reports ``p95_ms`` as null (no sample in its window) has none: the call's
+    own time would be the length of the whole run, not a latency.
+    """
+    if "p95_ms" in b.extra_info and b.extra_info["p95_ms"] is None:
+        return None
     own = b.number("p95_ms")
     return own if own is not None else b.stats.p95
 

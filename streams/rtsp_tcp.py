@@ -128,6 +128,7 @@ class RtspTcpSession:
         self._basic = False
         self.video: SdpVideo | None = None
         self.ended = False
+        self._channel = 0  # RTP's interleaved channel; RTCP's is the next one
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -153,12 +154,15 @@ class RtspTcpSession:
         r = self._request(
             "SETUP", video.control, {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"}
         )
+        self._channel = _interleaved(r.headers.get("transport", ""))
         session = r.headers.get("session", "")
         self._session = session.split(";")[0].strip()
         for part in session.split(";")[1:]:
             name, _, value = part.strip().partition("=")
             if name.lower() == "timeout" and value.isdigit():
                 self._keepalive_s = max(5.0, int(value) / 2)
+        # the aggregate control URL (Content-Base) for the session-wide requests
+        self.url = base
         self._request("PLAY", self.url, {"Range": "npt=0.000-"})
         return video
 
@@ -316,9 +320,9 @@ class RtspTcpSession:
                     data = bytes(buf[4 : 4 + size])
                     del buf[: 4 + size]
                     last_data = now
-                    if channel == 0:
+                    if channel == self._channel:
                         yield data, time.time()
-                    elif channel == 1 and _rtcp_bye(data):
+                    elif channel == self._channel + 1 and _rtcp_bye(data):
                         self.ended = True  # the server ends the stream (RFC 3550 §6.6)
                         return
                     continue
@@ -373,3 +377,13 @@ def _rtcp_bye(data: bytes) -> bool:
             return True
         i += 4 * (int.from_bytes(data[i + 2 : i + 4], "big") + 1)
     return False
+
+
+def _interleaved(transport: str) -> int:
+    """The RTP channel of a SETUP answer's ``Transport`` (``interleaved=2-3`` → 2)."""
+    for part in transport.split(";"):
+        name, _, value = part.strip().partition("=")
+        first = value.partition("-")[0]
+        if name.lower() == "interleaved" and first.isdigit():
+            return int(first)
+    return 0

@@ -199,7 +199,7 @@ def test_config_check_probe_names_a_camera_sending_surplus_frames(
     }
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(site), encoding="utf-8")
-    result = runner.invoke(app, ["config", "check", str(path), "--probe", "5"])
+    result = runner.invoke(app, ["config", "check", str(path), "--probe", "7"])
     assert result.exit_code == 0, result.output
     assert "note: camera lobby sends 25 fps but is analysed at 5 fps" in result.output
     assert "sub-stream" in result.output

@@ -13,7 +13,7 @@ from streams.rtp import (
     RtpPacket,
     sprop_parameter_sets,
 )
-from streams.rtsp_tcp import _rtcp_bye, _split_auth, parse_sdp
+from streams.rtsp_tcp import _interleaved, _rtcp_bye, _split_auth, parse_sdp
 
 SPS, PPS = bytes([0x67, 0x42, 0x00, 0x1E]), bytes([0x68, 0xCE, 0x3C, 0x80])
 IDR, P = bytes([0x65, 0x88, 0x84, 0x00]), bytes([0x41, 0x9A, 0x02, 0x11])
@@ -166,3 +166,15 @@ def test_rtcp_bye_and_digest_fields() -> None:
         'nonce="n"',
         'qop="auth"',
     ]
+
+
+@pytest.mark.parametrize(
+    ("transport", "channel"),
+    [
+        ("RTP/AVP/TCP;unicast;interleaved=0-1", 0),
+        ("RTP/AVP/TCP;unicast;interleaved=2-3;ssrc=1234", 2),
+        ("RTP/AVP/TCP;unicast", 0),
+    ],
+)
+def test_the_server_chooses_the_channel(transport: str, channel: int) -> None:
+    assert _interleaved(transport) == channel

@@ -26,7 +26,8 @@ from bench.errors import BenchError
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_clock_server.py")
 SYSTEM_PYTHON = os.environ.get("SHOUWANG_GI_PYTHON", "/usr/bin/python3")
-PETS = ROOT.parent / "shared" / "data" / "video" / "vtest_opencv_pets2009_s2l1_view001.avi"
+SHARED_DATA = Path(os.environ.get("SHOUWANG_SHARED_DATA", ROOT.parent / "shared" / "data"))
+PETS = SHARED_DATA / "video" / "vtest_opencv_pets2009_s2l1_view001.avi"
 
 
 def find_clip() -> Path:

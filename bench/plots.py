@@ -32,7 +32,13 @@ def stage_of(b: BenchResult) -> str:
 
 
 def p95_latency(b: BenchResult) -> float | None:
-    """p95 latency in ms: ``extra_info["p95_ms"]`` (per item), else the call's own p95."""
+    """p95 latency in ms: ``extra_info["p95_ms"]`` (per item), else the call's own p95.
+
+    A row that reports ``p95_ms`` as null (no sample in its window) has none: the call's
+    own time would be the length of the whole run, not a latency.
+    """
+    if "p95_ms" in b.extra_info and b.extra_info["p95_ms"] is None:
+        return None
     own = b.number("p95_ms")
     return own if own is not None else b.stats.p95
 
@@ -71,6 +77,14 @@ def plot_cdf(results: ResultSet, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+_EXTRA_CURVES = [
+    ("bare model, same cameras on", "raw_fps_loaded", "_none"),
+    ("peer", "peer_fps", "peer_p95_ms"),
+    ("fresh", "fresh_fps", "_none"),
+    ("peer fresh", "peer_fresh_fps", "_none"),
+]
+
+
 def plot_scaling(results: ResultSet, path: Path) -> Path | None:
     """Throughput and p95 latency against streams; None when no benchmark reports streams."""
     series: dict[str, list[tuple[float, float | None, float | None]]] = defaultdict(list)
@@ -80,6 +94,12 @@ def plot_scaling(results: ResultSet, path: Path) -> Path | None:
             continue
         name = str(b.extra_info.get("series") or b.group or stage_of(b))
         series[name].append((streams, b.throughput(), p95_latency(b)))
+        # rows that carry a peer measured beside them (e2e: the OpenCV + ByteTrack loop)
+        # and fresh frames/s (within the p95 goal) get curves of their own
+        for label, fps_key, p95_key in _EXTRA_CURVES:
+            fps = b.number(fps_key)
+            if fps is not None:
+                series[f"{name} {label}"].append((streams, fps, b.number(p95_key)))
     if not series:
         return None
     fig, (ax_t, ax_l) = plt.subplots(1, 2, figsize=(11, 4))

@@ -110,6 +110,9 @@ class ObjectDetector:
         static_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
         self._pad_batch = static_batch
         self.batch = static_batch or cfg.max_batch
+        gpu = {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
+        first = (session.get_providers() or [""])[0]
+        self._bind_device: str | None = "cuda" if first in gpu else None
         wanted = cfg.classes if cfg.classes is not None else list(self.model_names.values())
         by_name = {n: i for i, n in self.model_names.items()}
         wanted = [COCO_ALIASES.get(c, c) for c in wanted]
@@ -132,8 +135,32 @@ class ObjectDetector:
         return letterbox(images, self.input_size, self._pad_batch)
 
     def infer(self, blob: NDArray[np.float32]) -> NDArray[np.float32]:
-        """One ONNX Runtime call on a preprocessed blob; the raw model output."""
+        """One ONNX Runtime call on a preprocessed blob; the raw model output.
+
+        On a GPU provider the input is copied to the device once and bound there (I/O
+        binding), the output bound to host memory for NMS; if binding fails the reason
+        is logged once and plain ``session.run`` is used from then on.
+        """
+        if self._bind_device:
+            try:
+                return self._infer_bound(blob)
+            except Exception as exc:  # onnxruntime raises its own pybind types
+                log.warning(
+                    "I/O binding on %s failed (%s); using session.run", self._bind_device, exc
+                )
+                self._bind_device = None
         out: NDArray[np.float32] = self.session.run([self.output_name], {self.input_name: blob})[0]
+        return out
+
+    def _infer_bound(self, blob: NDArray[np.float32]) -> NDArray[np.float32]:
+        import onnxruntime as ort
+
+        binding = self.session.io_binding()
+        x = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(blob), "cuda", 0)
+        binding.bind_ortvalue_input(self.input_name, x)
+        binding.bind_output(self.output_name, "cpu")
+        self.session.run_with_iobinding(binding)
+        out: NDArray[np.float32] = binding.copy_outputs_to_cpu()[0]
         return out
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
@@ -176,7 +203,11 @@ def load_object_detector(cfg: ObjectDetectorConfig | None = None) -> ObjectDetec
     cfg = cfg or ObjectDetectorConfig()
     path = _resolve(cfg.model)
     session = create_session(
-        path, provider=cfg.provider, threads=cfg.threads, cache_dir=cache_dir() / "tensorrt"
+        path,
+        provider=cfg.provider,
+        threads=cfg.threads,
+        cache_dir=cache_dir() / "tensorrt",
+        max_batch=max(cfg.max_batch, 64),
     )
     return ObjectDetector(cfg, session, str(path))
 

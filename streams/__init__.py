@@ -10,7 +10,7 @@ from streams.errors import StreamEnded, StreamError
 from streams.factory import SourceGroup, open_site_sources, open_source
 from streams.file import FileSource
 from streams.frame import Frame
-from streams.health import Health, State, StreamMetrics
+from streams.health import Health, State, StreamMetrics, SurplusFrames
 from streams.options import SourceOptions
 from streams.redact import Redactor, redact_url
 from streams.rtsp import RtspSource
@@ -30,6 +30,7 @@ __all__ = [
     "StreamEnded",
     "StreamError",
     "StreamMetrics",
+    "SurplusFrames",
     "open_site_sources",
     "open_source",
     "redact_url",

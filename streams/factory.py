@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 from prometheus_client import CollectorRegistry
 
@@ -121,6 +122,20 @@ class SourceGroup(Mapping[str, Source]):
         self.stop()
 
 
+def configured_hwaccel() -> Literal["none", "cuda"]:
+    """``SHOUWANG_HWACCEL`` (``none`` or ``cuda``, default ``none``): decode on NVDEC.
+
+    Raises:
+        StreamError: any other value, naming the variable.
+    """
+    value = os.environ.get("SHOUWANG_HWACCEL", "none").strip().lower()
+    if value == "cuda":
+        return "cuda"
+    if value in ("", "none"):
+        return "none"
+    raise StreamError(f"SHOUWANG_HWACCEL: expected none or cuda, got {value!r}")
+
+
 def site_stream_specs(
     site: Site,
     site_dir: Path,
@@ -139,6 +154,7 @@ def site_stream_specs(
     """
     specs: dict[str, tuple[str, SourceOptions]] = {}
     problems: list[str] = []
+    hw = configured_hwaccel()
     for cam in site.cameras:
         if not cam.enabled:
             continue
@@ -151,9 +167,9 @@ def site_stream_specs(
         if options is not None:
             opts = options.model_copy(update={"max_fps": cam.fps})
         elif is_rtsp:
-            opts = SourceOptions(transport=cam.transport, max_fps=cam.fps)
+            opts = SourceOptions(transport=cam.transport, max_fps=cam.fps, hwaccel=hw)
         else:
-            opts = SourceOptions(realtime=True, loop=True, max_fps=cam.fps)
+            opts = SourceOptions(realtime=True, loop=True, max_fps=cam.fps, hwaccel=hw)
         try:
             _scheme(cam.id, url)
         except StreamError as exc:

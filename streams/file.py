@@ -11,6 +11,7 @@ import av.error
 from prometheus_client import CollectorRegistry
 
 from streams.errors import StreamError
+from streams.hwaccel import cuda_hwaccel
 from streams.options import SourceOptions
 from streams.source import DecodingSource
 
@@ -41,6 +42,7 @@ class FileSource(DecodingSource):
 
     live: ClassVar[bool] = False
     _thread_type: ClassVar[str] = "AUTO"  # latency does not matter for files; throughput does
+    _thread_count: ClassVar[int] = 0  # FFmpeg picks the count
 
     def __init__(
         self,
@@ -59,7 +61,8 @@ class FileSource(DecodingSource):
         if not self.path.is_file():
             raise StreamError(f"camera {self.camera_id}: video file not found: {where}")
         try:
-            return av.open(str(self.path), mode="r")
+            hw = cuda_hwaccel() if self.options.hwaccel == "cuda" else None
+            return av.open(str(self.path), mode="r", hwaccel=hw)
         except (av.error.FFmpegError, OSError) as exc:
             detail = getattr(exc, "strerror", None) or type(exc).__name__
             raise StreamError(

@@ -161,3 +161,43 @@ class StreamMetrics:
             if metrics is None:
                 metrics = cls._by_registry[reg] = cls(reg)
             return metrics
+
+
+class SurplusFrames:
+    """Says, once per camera, when it sends more frames than its analysis rate needs.
+
+    Every frame a camera sends is decoded (H.264 pictures depend on the earlier ones),
+    but only ``fps`` of them per second are analysed; the rest cost decode CPU for
+    nothing. The cheapest fix is on the camera: a sub-stream at the analysis rate.
+
+    Example:
+        >>> advice = SurplusFrames({"gate": 5.0})
+        >>> advice.check({"gate": health})  # doctest: +SKIP
+        ['camera gate sends 25 fps but is analysed at 5 fps: ...']
+    """
+
+    #: Sending more than this times the analysis rate earns a note.
+    FACTOR = 1.5
+
+    def __init__(self, analysis_fps: dict[str, float]) -> None:
+        self.analysis_fps = analysis_fps
+        self._told: set[str] = set()
+
+    def check(self, health: dict[str, Health]) -> list[str]:
+        """New notes for cameras streaming above ``FACTOR`` x their analysis fps."""
+        out: list[str] = []
+        for cid, h in health.items():
+            want = self.analysis_fps.get(cid)
+            sent = h.fps_decoded
+            if cid in self._told or want is None or h.state is not State.STREAMING:
+                continue
+            if h.frames_decoded < 4 * sent:  # a rate over the first seconds is not one yet
+                continue
+            if sent > self.FACTOR * want:
+                self._told.add(cid)
+                out.append(
+                    f"camera {cid} sends {sent:.0f} fps but is analysed at {want:g} fps: "
+                    f"{sent - want:.0f} decoded frames/s are never looked at; set the "
+                    f"camera's stream (its sub-stream) to {want:g} fps, the cheapest fix"
+                )
+        return out

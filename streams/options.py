@@ -78,6 +78,25 @@ class SourceOptions(BaseModel):
         ),
     )
 
+    depacketiser: Literal["auto", "ffmpeg"] = Field(
+        default="auto",
+        description=(
+            "RTSP over TCP with H.264: 'auto' reads RTP itself and hands each picture to "
+            "the decoder as soon as its last packet (the RTP marker bit) arrives, one frame "
+            "interval sooner than FFmpeg's demuxer, falling back to FFmpeg for other "
+            "codecs, UDP, or a camera whose marker bits are unreliable; 'ffmpeg' always "
+            "uses FFmpeg's RTSP demuxer"
+        ),
+    )
+
+    hwaccel: Literal["none", "cuda"] = Field(
+        default="none",
+        description=(
+            "decode on the GPU through PyAV's CUDA hwaccel (NVDEC); where the wheel or the "
+            "machine lacks it, decoding stays on the CPU and one logged line says why"
+        ),
+    )
+
     @model_validator(mode="after")
     def _backoff(self) -> SourceOptions:
         if self.backoff_initial_s > self.backoff_max_s:

@@ -32,7 +32,7 @@ from rich.table import Table
 
 from shouwang.cli.apps import app
 from shouwang.config import ConfigError, Site, load_site
-from streams import Health, Source, SourceGroup, State, StreamEnded, StreamError
+from streams import Health, Source, SourceGroup, State, StreamEnded, StreamError, SurplusFrames
 from streams import open_site_sources as open_site_sources
 
 log = logging.getLogger(__name__)
@@ -201,7 +201,8 @@ def run_site(
         thread = threading.Thread(target=worker, args=(sources, stop), name="worker", daemon=True)
         thread.start()
         deadline = None if duration is None else time.monotonic() + duration
-        _watch(sources, stop, deadline, console, rows)
+        advice = SurplusFrames({c.id: c.fps for c in site.cameras if c.enabled})
+        _watch(sources, stop, deadline, console, rows, advice)
         stop.set()
         final = sources.health()  # as it ran, before the sources stop
         thread.join(timeout=10.0)
@@ -220,14 +221,31 @@ def run_site(
     return final
 
 
+def _advise(advice: SurplusFrames | None, sources: SourceGroup, console: Console) -> None:
+    """Print and log the surplus-frame notes that are new."""
+    if advice is None:
+        return
+    for note in advice.check(sources.health()):
+        log.warning("%s", note)
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
 def _watch(
     sources: SourceGroup,
     stop: threading.Event,
     deadline: float | None,
     console: Console,
     rows: Rows | None = None,
+    advice: SurplusFrames | None = None,
 ) -> None:
-    """Show the health table until ``stop`` or the deadline; live on a terminal."""
+    """Show the health table until ``stop`` or the deadline; live on a terminal.
+
+    ``advice`` notes (once per camera, logged and printed) a camera that sends more
+    frames than its analysis rate needs.
+    """
+
+    def advise() -> None:
+        _advise(advice, sources, console)
 
     def table() -> Table:
         if rows is None:
@@ -245,10 +263,12 @@ def _watch(
             while not done():
                 stop.wait(0.5)
                 live.update(table(), refresh=True)
+                advise()
         return
     last = 0.0
     while not done():
         stop.wait(0.5)
+        advise()
         if time.monotonic() - last >= 5.0:
             last = time.monotonic()
             if rows is not None:

@@ -172,3 +172,35 @@ def test_run_ends_early_when_every_camera_failed(
     assert time.monotonic() - t < 10
     assert "camera north-gate: video file not found" in result.output
     assert "gone.mp4" in result.output
+
+
+@pytest.mark.slow
+def test_config_check_probe_names_a_camera_sending_surplus_frames(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    # the clip plays at its 25 fps; "lobby" is analysed at 5 (20 frames/s for nothing),
+    # "yard" at 25 (nothing to say)
+    cams = [
+        {
+            "id": cid,
+            "compound": "a",
+            "url": str(clips["long"]),
+            "lat": 38.48,
+            "lon": 106.23,
+            "fps": fps,
+        }
+        for cid, fps in (("lobby", 5), ("yard", 25))
+    ]
+    site = {
+        "version": 1,
+        "name": "probe",
+        "compounds": [{"id": "a", "name": "A", "lat": 38.48, "lon": 106.23}],
+        "cameras": cams,
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(site), encoding="utf-8")
+    result = runner.invoke(app, ["config", "check", str(path), "--probe", "7"])
+    assert result.exit_code == 0, result.output
+    assert "note: camera lobby sends 25 fps but is analysed at 5 fps" in result.output
+    assert "sub-stream" in result.output
+    assert "camera yard:" in result.output and "note: camera yard" not in result.output

@@ -101,3 +101,22 @@ def test_site_sources_report_every_missing_variable(tmp_path: Path, repo_root: P
     text = str(info.value)
     assert "camera north-gate: environment variable NG_PASS is not set" in text
     assert "camera b3-entrance: environment variable B3_USER is not set" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, "none"), ("cuda", "cuda"), ("NONE", "none"), ("vaapi", None)]
+)
+def test_hwaccel_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: str | None
+) -> None:
+    from streams.factory import configured_hwaccel
+
+    if value is None:
+        monkeypatch.delenv("SHOUWANG_HWACCEL", raising=False)
+    else:
+        monkeypatch.setenv("SHOUWANG_HWACCEL", value)
+    if expected is None:
+        with pytest.raises(StreamError, match="SHOUWANG_HWACCEL: expected none or cuda"):
+            configured_hwaccel()
+    else:
+        assert configured_hwaccel() == expected

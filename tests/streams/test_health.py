@@ -59,3 +59,28 @@ def test_health_line(kw: dict[str, object], parts: list[str]) -> None:
     for part in parts:
         assert part in line
     assert _health(**kw).age_s is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "decoded", "state", "want", "noted"),
+    [
+        (25.0, 500, State.STREAMING, 5.0, True),  # 20 frames/s decoded for nothing
+        (10.0, 500, State.STREAMING, 10.0, False),  # sends what is analysed
+        (7.0, 500, State.STREAMING, 5.0, False),  # within the 1.5x margin
+        (25.0, 40, State.STREAMING, 5.0, False),  # not streaming long enough to tell
+        (25.0, 500, State.RECONNECTING, 5.0, False),
+    ],
+)
+def test_surplus_frames_note_names_camera_rates_and_fix(
+    sent: float, decoded: int, state: State, want: float, noted: bool
+) -> None:
+    from streams.health import SurplusFrames
+
+    advice = SurplusFrames({"cam": want})
+    h = _health(camera_id="cam", fps_decoded=sent, frames_decoded=decoded, state=state)
+    notes = advice.check({"cam": h})
+    assert bool(notes) == noted
+    if noted:
+        assert "camera cam sends 25 fps but is analysed at 5 fps" in notes[0]
+        assert "sub-stream" in notes[0]
+        assert advice.check({"cam": h}) == []  # once per camera

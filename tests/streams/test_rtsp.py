@@ -235,3 +235,42 @@ def test_credentials_never_appear_in_logs_health_metrics_or_errors(
     for text in texts:
         assert SECRET not in text
         assert "admin" not in text
+
+
+@pytest.mark.parametrize(
+    ("options", "path"),
+    [
+        ({}, "rtp-marker"),  # H.264 over TCP: our RTSP client, frames closed on the marker
+        ({"depacketiser": "ffmpeg"}, "ffmpeg"),
+        ({"transport": "udp"}, "ffmpeg"),
+    ],
+)
+def test_which_path_frames_take(
+    rtsp_server: RtspServer, registry: CollectorRegistry, options: dict[str, Any], path: str
+) -> None:
+    with rtsp(rtsp_server.url(), registry, **options) as src:
+        frames = drain(src, 1.5)
+        assert getattr(src, "path", None) == path
+    assert len(frames) >= 10
+    assert [f.seq for f in frames] == sorted(f.seq for f in frames)
+    for f in frames:
+        if path == "rtp-marker":  # the last packet's arrival, just before decoding
+            assert f.stamps["arrived"] <= f.stamps["decoded"]
+        else:
+            assert "arrived" not in f.stamps
+
+
+def test_no_cuda_decoder_falls_back_to_the_cpu_with_one_line(
+    rtsp_server: RtspServer, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    from streams import hwaccel
+
+    caplog.set_level(logging.WARNING, logger="streams.hwaccel")
+    with rtsp(rtsp_server.url(), registry, hwaccel="cuda") as src:
+        frames = drain(src, 1.0)
+    assert len(frames) >= 5 and frames[0].image.shape == (180, 320, 3)
+    if hwaccel.cuda_hwaccel() is not None:
+        pytest.skip("this machine decodes on a CUDA device: no fallback to see")
+    assert hwaccel.reason is not None
+    lines = [r.getMessage() for r in caplog.records if "hardware decoding off" in r.getMessage()]
+    assert len(lines) <= 1  # once per process (an earlier test may have logged it)

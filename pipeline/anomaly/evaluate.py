@@ -110,12 +110,14 @@ CANDIDATES: tuple[dict[str, Any], ...] = tuple(
         "class_weight": wc,
         "size_weight": ws,
         "smooth_frames": sm,
+        "cell_typical": ct,
     }
     for g in GRIDS
     for wo in (0.0, 0.5, 1.0)
     for wc in (0.0, 0.5, 1.0)
     for ws in (0.0, 0.5)
     for sm in (1, 5)
+    for ct in (False, True)
 )
 FPS = 10.0  # UCSD clips run at 10 frames per second
 
@@ -126,6 +128,7 @@ def candidate_name(c: Mapping[str, Any]) -> str:
     return (
         f"grid {g[0]}x{g[1]} object {c['object_weight']} class {c['class_weight']} "
         f"size {c['size_weight']} smooth {c['smooth_frames']}"
+        f"{' per-cell' if c['cell_typical'] else ''}"
     )
 
 

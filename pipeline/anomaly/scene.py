@@ -76,6 +76,9 @@ class SceneConfig(BaseModel):
     min_confidence: float = Field(
         default=0.3, ge=0, le=1, description="detections below this confidence are ignored"
     )
+    cell_typical: bool = Field(
+        default=True, description="each cell also learns its own typical speed (perspective)"
+    )
     smooth_frames: int = Field(
         default=5, ge=1, le=100, description="causal mean of the score over this many frames"
     )
@@ -145,6 +148,7 @@ class SceneScorer:
         self.typical: float | None = None  # px/frame at working width
         self.typical_person: float | None = None  # px/frame, or m/s with a ground plane
         self.typical_region: float | None = None  # sqrt(px) at working width
+        self._cell_typical: NDArray[np.float64] | None = None  # px/frame per cell
         self.frames = 0
         self._odd = frozenset(COCO_CLASSES.index(c) for c in self.config.odd_classes)
         self._prev: NDArray[np.uint8] | None = None
@@ -218,7 +222,17 @@ class SceneScorer:
         cols, rows = c.grid
         if self.typical is None:
             return 0.0, np.zeros((rows, cols), np.float32)
-        ratios = (cues.cells[c.grid] / self.typical).astype(np.float32)
+        cells = cues.cells[c.grid]
+        ref: NDArray[np.float64] | float = self.typical
+        if c.cell_typical:
+            # Each cell learns what usually moves there (perspective: walkers near the
+            # camera move more pixels), never below the whole frame's typical speed.
+            if self._cell_typical is None:
+                self._cell_typical = np.full(cells.shape, self.typical)
+            moving = cells > c.moving_px
+            self._cell_typical[moving] += a * (cells[moving] - self._cell_typical[moving])
+            ref = np.maximum(self._cell_typical, self.typical)
+        ratios = (cells / ref).astype(np.float32)
         motion = float(ratios.max())
         obj = self._object_ratio(cues, a)
         size = 0.0
@@ -226,13 +240,26 @@ class SceneScorer:
             sizes = np.sqrt(cues.region_areas)
             self.typical_region = _ema(self.typical_region, float(np.median(sizes)), a)
             size = float(sizes.max()) / self.typical_region
-        odd = max((o.confidence for o in cues.objects if o.class_id in self._odd), default=0.0)
+        odd = self._odd_class(cues)
         w_o = c.object_weight if obj is not None else 0.0
         raw = (motion + w_o * (obj or 0.0) + c.size_weight * size) / (1 + w_o + c.size_weight)
         raw += c.class_weight * odd
         self._recent.append(raw)
         self.last_cues = {"motion": motion, "object": obj or 0.0, "odd_class": odd, "size": size}
         return float(np.mean(self._recent)), ratios
+
+    def _odd_class(self, cues: FrameCues) -> float:
+        """Highest confidence of an odd-class object that moves at least half as fast as
+        people here: a car parked beside the walkway is not an anomaly, one driving is."""
+        if self.typical_person is None:
+            return 0.0
+        metric = self.ground is not None
+        best = 0.0
+        for o in cues.objects:
+            speed = (o.speed_mps if metric else o.speed_px) or 0.0
+            if o.class_id in self._odd and speed >= 0.5 * self.typical_person:
+                best = max(best, o.confidence)
+        return best
 
     def _object_ratio(self, cues: FrameCues, a: float) -> float | None:
         metric = self.ground is not None
@@ -265,14 +292,15 @@ class SceneScorer:
     def _events(
         self, score: float, ratios: NDArray[np.float32], image: NDArray[np.uint8], t: float
     ) -> list[AnomalyEvent]:
-        hot = score >= self.config.threshold and self.frames > self.config.warmup_frames
+        threshold = self.config.threshold
+        hot = score >= threshold and self.frames > self.config.warmup_frames
         if not self._latch.update(t, ("scene",) if hot else ()):
             return []
         rows, cols = ratios.shape
-        r, c = np.unravel_index(int(ratios.argmax()), ratios.shape)
+        r, q = np.unravel_index(int(ratios.argmax()), ratios.shape)
         h, w = image.shape[:2]
         box = np.array(
-            [[c * w / cols, r * h / rows, (c + 1) * w / cols, (r + 1) * h / rows]], np.float32
+            [[q * w / cols, r * h / rows, (q + 1) * w / cols, (r + 1) * h / rows]], np.float32
         )
         return [
             AnomalyEvent(
@@ -286,7 +314,7 @@ class SceneScorer:
                 boxes=box,
                 frame=image,
                 detail={
-                    "threshold": self.config.threshold,
+                    "threshold": threshold,
                     "typical_px": self.typical,
                     **{k: round(v, 3) for k, v in self.last_cues.items()},
                 },

@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.progress import track
 
 from detectors.detections import Detections
+from pipeline.anomaly.det_cache import load_detections, save_detections
 from pipeline.anomaly.events import AnomalyError
 from pipeline.anomaly.loco import (
     ClipScores,
@@ -148,13 +149,9 @@ class DetectionCache:
         """The detections of each frame of ``clip`` (COCO ids, every class)."""
         path = self.folder / f"{clip}.npz" if self.folder is not None else None
         if path is not None and path.is_file():
-            z = np.load(path)
-            if int(z["frames"]) == len(files):
-                return [
-                    Detections(z["xyxy"][z["frame"] == k], z["conf"][z["frame"] == k],
-                               z["cls"][z["frame"] == k])
-                    for k in range(len(files))
-                ]  # fmt: skip
+            stored = load_detections(path)
+            if len(stored) == len(files):
+                return stored
         if self._detector is None:
             from detectors.objects import ObjectDetectorConfig, load_object_detector
 
@@ -163,17 +160,7 @@ class DetectionCache:
             )
         out = [self._detector.detect([_read(f, cv2.IMREAD_COLOR)])[0] for f in files]
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(
-                path,
-                frames=len(files),
-                frame=np.concatenate(
-                    [np.full(len(d), k) for k, d in enumerate(out)] or [np.zeros(0)]
-                ),
-                xyxy=np.concatenate([d.xyxy for d in out]).reshape(-1, 4),
-                conf=np.concatenate([d.confidence for d in out]),
-                cls=np.concatenate([d.class_id for d in out]),
-            )
+            save_detections(path, out)
         return out
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.detections import Detections
+from pipeline.anomaly.det_cache import load_detections, save_detections
 from pipeline.anomaly.engine import RuleEngine
 from pipeline.anomaly.events import AnomalyError, AnomalyEvent
 from pipeline.anomaly.scene import SceneConfig, SceneScorer
@@ -205,12 +206,7 @@ class CachedDetector:
         self._stored: list[Detections] | None = None
         self._new: list[Detections] = []
         if path is not None and path.is_file():
-            z = np.load(path)
-            frame = z["frame"]
-            self._stored = [
-                Detections(z["xyxy"][frame == i], z["conf"][frame == i], z["cls"][frame == i])
-                for i in range(int(z["frames"]))
-            ]
+            self._stored = load_detections(path)
 
     def __call__(self, image: NDArray[np.uint8]) -> Detections:
         k, self._k = self._k, self._k + 1
@@ -226,13 +222,4 @@ class CachedDetector:
         """Write the detections of this run (when it ran the model)."""
         if self.path is None or not self._new:
             return
-        out = self._new
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            self.path,
-            frames=len(out),
-            frame=np.concatenate([np.zeros(0), *(np.full(len(d), i) for i, d in enumerate(out))]),
-            xyxy=np.concatenate([d.xyxy for d in out]).reshape(-1, 4),
-            conf=np.concatenate([d.confidence for d in out]),
-            cls=np.concatenate([d.class_id for d in out]),
-        )
+        save_detections(self.path, self._new)

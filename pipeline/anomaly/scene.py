@@ -62,7 +62,7 @@ class SceneConfig(BaseModel):
         default=0.02, gt=0, le=1, description="weight of each frame in the typical values"
     )
     object_weight: Weight = Field(
-        default=0.5, ge=0, le=10, description="weight of the fastest object / typical person"
+        default=0.0, ge=0, le=10, description="weight of the fastest object / typical person"
     )
     class_weight: Weight = Field(
         default=0.5, ge=0, le=10, description="weight of the detector's odd-class confidence"

@@ -6,7 +6,7 @@ detections) into :class:`FrameCues`, the raw measurements of one frame with no s
 - the dense optical flow (Farnebäck) magnitude averaged over one or more cell grids;
 - the median flow of the frame's moving pixels (the stream's speed scale);
 - the moving regions (connected components of moving pixels): their areas;
-- for every detection: its class, confidence, box height, the median flow of the
+- for every detection: its class, confidence, box height, the mean flow of the
   moving pixels inside its box, and, with a ground plane, its ground speed in m/s.
 
 The stateful part (what is *typical* on this stream, and the score) is
@@ -37,7 +37,7 @@ class ObjectCue:
     class_id: int
     confidence: float
     height_px: float
-    speed_px: float  # median flow of the moving pixels in the box, px/frame
+    speed_px: float  # mean flow of the moving pixels in the box, px/frame
     speed_mps: float | None  # ground speed through the calibration, None without one
 
 
@@ -106,7 +106,7 @@ def measure(
     n, _, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     areas = stats[1:n, cv2.CC_STAT_AREA].astype(np.float32)
     areas = areas[areas >= min_region_px]
-    objects = _objects(flow, mag, moving, dets, scale, ground, dt) if dets is not None else []
+    objects = _objects(flow, mag, moving, dets, scale, ground, dt) if dets else []
     return FrameCues(cells, median, areas, objects)
 
 
@@ -125,16 +125,17 @@ def _objects(
     y1 = np.clip(np.floor(boxes[:, 1]), 0, h).astype(int)
     x2 = np.clip(np.ceil(boxes[:, 2]), 0, w).astype(int)
     y2 = np.clip(np.ceil(boxes[:, 3]), 0, h).astype(int)
-    steps = np.zeros((len(dets), 2))
-    out_speed = np.zeros(len(dets))
-    for i in range(len(dets)):
-        sel = moving[y1[i] : y2[i], x1[i] : x2[i]]
-        if sel.sum() < 10:
-            continue
-        out_speed[i] = float(np.median(mag[y1[i] : y2[i], x1[i] : x2[i]][sel]))
-        if ground is not None:
-            box_flow = flow[y1[i] : y2[i], x1[i] : x2[i]][sel]
-            steps[i] = np.median(box_flow, axis=0) / scale  # original pixels per frame
+    # Sums over every box at once from one integral image of (moving, |flow|, dx, dy)
+    # on the moving pixels: O(1) per box, so 50 tracks cost what one does.
+    m = moving.astype(np.float32)
+    stack = np.dstack([m, mag * m, flow[..., 0] * m, flow[..., 1] * m])
+    integral = np.asarray(cv2.integral(stack), dtype=np.float64)
+    sums = integral[y2, x2] - integral[y1, x2] - integral[y2, x1] + integral[y1, x1]
+    count = sums[:, 0]
+    ok = count >= 10
+    safe = np.where(ok, count, 1.0)
+    out_speed = np.where(ok, sums[:, 1] / safe, 0.0)  # mean |flow| of the moving pixels
+    steps = np.where(ok[:, None], sums[:, 2:4] / safe[:, None], 0.0) / scale  # original px
     mps: NDArray[np.float64] | None = None
     if ground is not None and dt > 0 and len(dets):
         foot = np.asarray(dets.bottom_center, dtype=np.float64)

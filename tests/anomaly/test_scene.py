@@ -188,7 +188,7 @@ def test_object_cues_raise_the_score(cyclist_class: int, calibrated: bool, min_r
         ground = GroundPlane(np.array([[0.05, 0, 0], [0, -0.05, 0], [0, 0, 1]], np.float64))
     frames = walkway(60, 30, 50)
     motion_only = SceneScorer(SceneConfig(object_weight=0, class_weight=0))
-    with_dets = SceneScorer(ground=ground)
+    with_dets = SceneScorer(SceneConfig(object_weight=0.5), ground=ground)
     rise = []
     for k, f in enumerate(frames):
         boxes = [

@@ -125,31 +125,31 @@ def _objects(
     y1 = np.clip(np.floor(boxes[:, 1]), 0, h).astype(int)
     x2 = np.clip(np.ceil(boxes[:, 2]), 0, w).astype(int)
     y2 = np.clip(np.ceil(boxes[:, 3]), 0, h).astype(int)
-    # Sums over every box at once from one integral image of (moving, |flow|, dx, dy)
-    # on the moving pixels: O(1) per box, so 50 tracks cost what one does.
+    # Sums over every box at once from integral images of the moving pixels, their
+    # |flow| and (for m/s) their flow vector: O(1) per box, so 50 tracks cost what one does.
     m = moving.astype(np.float32)
-    stack = np.dstack([m, mag * m, flow[..., 0] * m, flow[..., 1] * m])
-    integral = np.asarray(cv2.integral(stack), dtype=np.float64)
-    sums = integral[y2, x2] - integral[y1, x2] - integral[y2, x1] + integral[y1, x1]
-    count = sums[:, 0]
+
+    def box_sums(channel: NDArray[np.float32]) -> NDArray[np.float64]:
+        ii = np.asarray(cv2.integral(channel), dtype=np.float64)
+        return np.asarray(ii[y2, x2] - ii[y1, x2] - ii[y2, x1] + ii[y1, x1])
+
+    count = box_sums(m)
     ok = count >= 10
     safe = np.where(ok, count, 1.0)
-    out_speed = np.where(ok, sums[:, 1] / safe, 0.0)  # mean |flow| of the moving pixels
-    steps = np.where(ok[:, None], sums[:, 2:4] / safe[:, None], 0.0) / scale  # original px
-    mps: NDArray[np.float64] | None = None
-    if ground is not None and dt > 0 and len(dets):
+    speed = np.where(ok, box_sums(mag * m) / safe, 0.0)  # mean |flow| of the moving pixels
+    mps: list[float | None] = [None] * len(dets)
+    if ground is not None and dt > 0:
+        step = np.column_stack([box_sums(flow[..., 0] * m), box_sums(flow[..., 1] * m)])
+        step = np.where(ok[:, None], step / safe[:, None], 0.0) / scale  # original px
         foot = np.asarray(dets.bottom_center, dtype=np.float64)
-        a, b = ground.to_metres(foot), ground.to_metres(foot + steps)
-        mps = np.hypot(*(b - a).T) / dt
+        a, b = ground.to_metres(foot), ground.to_metres(foot + step)
+        v = np.hypot(*(b - a).T) / dt
+        mps = [float(x) if np.isfinite(x) and k else None for x, k in zip(v, ok, strict=True)]
+    heights = (boxes[:, 3] - boxes[:, 1]).tolist()
     return [
-        ObjectCue(
-            class_id=int(dets.class_id[i]),
-            confidence=float(dets.confidence[i]),
-            height_px=float(boxes[i, 3] - boxes[i, 1]),
-            speed_px=float(out_speed[i]),
-            speed_mps=(
-                float(mps[i]) if mps is not None and np.isfinite(mps[i]) and out_speed[i] else None
-            ),
+        ObjectCue(class_id=c, confidence=f, height_px=hh, speed_px=sp, speed_mps=ms)
+        for c, f, hh, sp, ms in zip(
+            dets.class_id.tolist(), dets.confidence.tolist(), heights, speed.tolist(), mps,
+            strict=True,
         )
-        for i in range(len(dets))
-    ]
+    ]  # fmt: skip

@@ -14,7 +14,12 @@ folder; ``mask_file`` may be empty). Every clip is scored as its own stream by a
   covered), and is not comparable to figures quoted under that name;
 - ``pixel_auc_ucsd40``: that older criterion, as a ROC AUC over the frames with a mask:
   an anomalous frame counts as a hit at threshold t only if at least 40% of its mask
-  pixels score >= t; a normal frame is a false alarm when its score is >= t.
+  pixels score >= t; a normal frame is a false alarm when its score is >= t;
+- ``leave_one_clip_out``: settings and threshold chosen for each clip on the other clips
+  only (:mod:`pipeline.anomaly.loco`), the pooled held-out AUC and the alert figures.
+
+Each frame's cues are measured once (:meth:`SceneScorer.measure`, with the detector's
+outputs optionally cached per clip) and scored under every candidate setting.
 """
 
 from __future__ import annotations
@@ -101,8 +106,8 @@ def _read(path: Path, flags: int) -> NDArray[np.uint8]:
     return np.asarray(img, dtype=np.uint8)
 
 
-# Candidate settings for leave-one-clip-out selection: small, symmetric, decided before
-# any figure was seen (grids around the old default, each cue off / half / full weight).
+# Candidate settings for leave-one-clip-out selection: small and symmetric (grids around
+# the old default, each cue off / half / full weight), the same list for every fold.
 GRIDS: tuple[Grid, ...] = ((12, 8), (15, 10), (18, 12))
 CANDIDATES: tuple[dict[str, Any], ...] = tuple(
     {

@@ -49,6 +49,13 @@ LEFT_OBJECTS = ["backpack", "umbrella", "handbag", "suitcase"]
 Seconds = Annotated[float, Field(ge=0, le=86400)]
 
 
+def _no_person(classes: list[str], rule: str, watched: str) -> list[str]:
+    """Rules about things reject ``person`` in their class list."""
+    if "person" in classes:
+        raise ValueError(f"{rule} watches {watched}; 'person' cannot be one")
+    return classes
+
+
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -247,12 +254,7 @@ class AbandonedObjectRule(_Rule):
         default_factory=lambda: list(LEFT_OBJECTS), description="objects that can be left"
     )
 
-    @field_validator("classes")
-    @classmethod
-    def _not_people(cls, v: list[str]) -> list[str]:
-        if "person" in v:
-            raise ValueError("abandoned_object watches objects; 'person' cannot be one")
-        return v
+    _not_people = field_validator("classes")(lambda v: _no_person(v, "abandoned_object", "objects"))
 
     def units_note(self, calibrated: bool) -> str | None:
         if calibrated:
@@ -282,12 +284,7 @@ class VehicleInZoneRule(_Rule):
         default_factory=lambda: list(WHEELED), description="vehicle classes not allowed"
     )
 
-    @field_validator("classes")
-    @classmethod
-    def _not_people(cls, v: list[str]) -> list[str]:
-        if "person" in v:
-            raise ValueError("vehicle_in_zone watches vehicles; 'person' cannot be one")
-        return v
+    _not_people = field_validator("classes")(lambda v: _no_person(v, "vehicle_in_zone", "vehicles"))
 
 
 class NoParkingRule(_Rule):

@@ -201,3 +201,21 @@ def test_image_scale_from_the_calibration(y: float, expected: float) -> None:
     plane = GroundPlane.from_calibration(Calibration.model_validate(calibration()))
     got = plane.pixels_per_metre(np.array([[400.0, y]]))
     assert got[0] == pytest.approx(expected, rel=0.01)
+
+
+def test_a_bicycle_on_the_walkway_becomes_an_alert_finding() -> None:
+    from pipeline.anomaly.scene import SceneScorer
+    from pipeline.stages import AnomalyStage
+    from streams.frame import Frame
+
+    engine = RuleEngine(camera(VEHICLE, True))
+    scene = SceneScorer()
+    stage = AnomalyStage(engine, {0: "person", 1: "bicycle"}, scene=scene)
+    assert scene.ground is engine.ground  # the scene score measures in m/s here too
+    image = np.zeros((600, 800, 3), np.uint8)
+    kinds = []
+    bike = [obj(4, BICYCLE, [(0, 400, 590), (3, 400, 400)], 1.7)]
+    for t, dets in frames(bike, 3, 5.0):
+        found = stage.update(Frame("cam", round(t * 5), None, NOON + t, image), dets)
+        kinds += [(f.kind, f.severity, f.zone, f.track_id) for f in found]
+    assert kinds == [("vehicle.pedestrian_zone", "medium", "walk", 4)]

@@ -35,6 +35,7 @@ AlertType = Literal[
     "person.running",  # running where that is unusual
     "object.abandoned",  # an object left without its owner
     "vehicle.no_parking",  # a vehicle stopped in a fire lane / no-parking zone
+    "vehicle.pedestrian_zone",  # a bicycle, car or motorbike on a walkway / playground
     "scene.anomaly",  # the scene-level anomaly score passed its threshold
     "camera.tamper",  # the camera was covered, moved, blinded or lost focus
 ]

@@ -23,6 +23,7 @@ DEFAULT_SEVERITY: dict[str, Severity] = {
     "person.running": "low",
     "object.abandoned": "medium",
     "vehicle.no_parking": "low",
+    "vehicle.pedestrian_zone": "medium",
     "scene.anomaly": "medium",
     "camera.tamper": "high",
 }

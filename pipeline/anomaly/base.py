@@ -42,6 +42,9 @@ class FrameView:
         inside: zone id → (n,) mask of ground points inside that zone.
         tracks: tracker id → state.
         camera: camera id.
+        metres: (n, 2) ground points in metres east/north, None without a calibration
+            (NaN for points beyond the horizon).
+        px_per_m: (n,) image scale at each ground point (pixels per metre), or None.
     """
 
     timestamp: float
@@ -54,6 +57,8 @@ class FrameView:
     inside: dict[str, NDArray[np.bool_]]
     tracks: dict[int, TrackState]
     camera: str
+    metres: Points | None = None
+    px_per_m: NDArray[np.float64] | None = None
 
 
 class Latch:

@@ -35,6 +35,7 @@ CHECKS: dict[str, type[RuleCheck]] = {
     "fall": FallCheck,
     "abandoned_object": AbandonedObjectCheck,
     "no_parking": NoParkingCheck,
+    "vehicle_in_zone": DwellCheck,
 }
 
 
@@ -161,6 +162,8 @@ class RuleEngine:
             inside={z: inside(ground, self.zone_polygons[z]) for z in self._area_zones},
             tracks=self.tracks,
             camera=self.camera.id,
+            metres=metres,
+            px_per_m=self.ground.pixels_per_metre(ground) if self.ground is not None else None,
         )
 
     def _expire(self, t: float) -> None:

@@ -34,6 +34,19 @@ class GroundPlane:
         """(n, 2) pixels → (n, 2) metres; points beyond the horizon become NaN."""
         return apply_homography(self.pixel_to_metres, pixels)
 
+    def pixels_per_metre(self, pixels: Points, step: float = 4.0) -> NDArray[np.float64]:
+        """(n,) image scale at ground points: pixels per metre along the image's x axis.
+
+        An upright object standing at the point spans about ``height_m * scale`` pixels
+        (exact for a level camera, an approximation that worsens as the camera looks more
+        steeply down). NaN beyond the horizon.
+        """
+        p = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+        dx = np.array([step, 0.0])
+        a, b = self.to_metres(p - dx), self.to_metres(p + dx)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(2 * step / np.hypot(*(b - a).T), dtype=np.float64)
+
 
 def zone_pixels(zone: Zone, cal: Calibration | None) -> Points:
     """The zone's vertices in image pixels (ground polygons go through the calibration).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pipeline.anomaly.base import FrameView, RuleCheck, Stillness
 from pipeline.anomaly.events import AnomalyEvent
@@ -69,12 +70,16 @@ class RunningCheck(RuleCheck):
 
 
 class FallCheck(RuleCheck):
-    """A person's box going from upright to lying within ``transition_s``, then still.
+    """A person who was standing is down within ``transition_s``, then stays down and still.
 
-    Box aspect (width / height) is the cue: at or below ``upright_aspect`` the person is
-    standing, at or above ``lying_aspect`` lying. The event needs both the transition and
-    ``still_seconds`` of lying without the box centre moving more than ``max_motion`` of
-    the box's longer side, which keeps people bending over or sitting down out of it.
+    With a calibration the posture is the person's height in metres: the box height over
+    the image scale (pixels per metre) at their ground point, so a child far away and an
+    adult near the camera are judged alike; stillness is the ground point moving less than
+    ``max_motion_m``. Without one (the fallback) the box aspect (width / height) decides:
+    at or below ``upright_aspect`` standing, at or above ``lying_aspect`` down, and still is
+    the box centre moving less than ``max_motion`` of the box's longer side. Both need the
+    transition *and* ``still_seconds`` down, which keeps people bending over, sitting down
+    slowly or walking past out of it.
     """
 
     rule: FallRule
@@ -84,35 +89,54 @@ class FallCheck(RuleCheck):
         self._fell_at: dict[int, float] = {}
         self._still = Stillness()
 
+    def _posture(self, view: FrameView, i: int) -> tuple[str, NDArray[np.float64], float, float]:
+        """("up" / "down" / "between", stillness point, tolerance, height) of row ``i``."""
+        r = self.rule
+        x1, y1, x2, y2 = (float(v) for v in view.dets.xyxy[i])
+        w, h = x2 - x1, y2 - y1
+        if view.metres is not None and view.px_per_m is not None:
+            scale, foot = float(view.px_per_m[i]), view.metres[i]
+            if np.isfinite(scale) and scale > 0 and np.isfinite(foot).all():
+                height = h / scale
+                pose = "up" if height >= r.upright_min_m else "between"
+                pose = "down" if height <= r.lying_max_m else pose
+                return pose, foot, r.max_motion_m, height
+        aspect = w / max(h, 1e-6)
+        pose = "up" if aspect <= r.upright_aspect else "between"
+        pose = "down" if aspect >= r.lying_aspect else pose
+        return pose, view.centre[i], r.max_motion * max(w, h), aspect
+
     def check(self, view: FrameView) -> list[AnomalyEvent]:
         t = view.timestamp
         r = self.rule
-        xyxy = view.dets.xyxy
-        due: dict[int, tuple[int, float]] = {}
+        due: dict[int, tuple[int, float, float]] = {}
         for i in np.flatnonzero(self.counted(view)):
             tid = int(view.dets.tracker_id[i])
-            w, h = float(xyxy[i, 2] - xyxy[i, 0]), float(xyxy[i, 3] - xyxy[i, 1])
-            aspect = w / max(h, 1e-6)
-            if aspect <= r.upright_aspect:
+            pose, point, tol, size = self._posture(view, int(i))
+            if pose == "up":
                 self._upright_at[tid] = t
                 self._fell_at.pop(tid, None)
                 continue
-            if aspect < r.lying_aspect:
-                continue  # in between: bending, sitting, or mid-fall
+            if pose == "between":
+                continue  # bending, sitting, or mid-fall
             if tid not in self._fell_at:
                 up = self._upright_at.get(tid)
                 if up is None or t - up > r.transition_s:
-                    continue  # lying since we first saw it: not a fall we witnessed
+                    continue  # down since we first saw it: not a fall we witnessed
                 self._fell_at[tid] = t
-            still = self._still.since(tid, view.centre[i], t, r.max_motion * max(w, h))
+            still = self._still.since(tid, point, t, tol)
             lying_still = t - max(still, self._fell_at[tid])
             if lying_still >= r.still_seconds:
-                due[tid] = (int(i), lying_still)
+                due[tid] = (int(i), lying_still, size)
         out = []
+        metric = view.metres is not None
         for k in self.latch.update(t, due):
             if isinstance(k, int):
-                row, secs = due[k]
-                out.append(self.event(view, [row], secs, "seconds", fell_at=self._fell_at[k]))
+                row, secs, size = due[k]
+                measured = {"height_m": round(size, 2)} if metric else {"aspect": round(size, 2)}
+                out.append(
+                    self.event(view, [row], secs, "seconds", fell_at=self._fell_at[k], **measured)
+                )
         return out
 
     def reset(self) -> None:
@@ -130,8 +154,10 @@ class FallCheck(RuleCheck):
 class AbandonedObjectCheck(RuleCheck):
     """A bag-like object stationary in the zone with no person near it for ``seconds``.
 
-    "Near" is the distance between ground points (box bottom centres) in pixels; people
-    anywhere in the frame count as owners, not only those inside the zone.
+    "Near" is the distance between ground points (box bottom centres): in metres on the
+    ground plane when the camera has a calibration (``owner_distance_m``; stillness within
+    ``max_motion_m``), in pixels otherwise (the fallback keys). People anywhere in the
+    frame count as owners, not only those inside the zone.
     """
 
     rule: AbandonedObjectRule
@@ -143,25 +169,32 @@ class AbandonedObjectCheck(RuleCheck):
     def check(self, view: FrameView) -> list[AnomalyEvent]:
         t = view.timestamp
         r = self.rule
+        metric = view.metres is not None
+        points = view.metres if view.metres is not None else view.ground
+        owner = r.owner_distance_m if metric else r.owner_distance_px
+        tol = r.max_motion_m if metric else r.max_motion_px
         objects = np.flatnonzero(self.counted(view) & (view.dets.class_id != PERSON))
-        people = view.ground[view.dets.class_id == PERSON]
+        people = points[view.dets.class_id == PERSON]
         due: dict[int, tuple[int, float, float]] = {}
         for i in objects:
+            if not np.isfinite(points[i]).all():
+                continue  # beyond the calibrated ground
             tid = int(view.dets.tracker_id[i])
-            still = self._still.since(tid, view.centre[i], t, r.max_motion_px)
-            gap = np.hypot(*(people - view.ground[i]).T) if len(people) else np.array([np.inf])
-            nearest = float(gap.min())
-            if nearest <= r.owner_distance_px:
+            still = self._still.since(tid, points[i] if metric else view.centre[i], t, tol)
+            gap = np.hypot(*(people - points[i]).T) if len(people) else np.array([np.inf])
+            nearest = float(np.nan_to_num(gap, nan=np.inf).min())
+            if nearest <= owner:
                 self._alone_since.pop(tid, None)
                 continue
             alone = t - max(still, self._alone_since.setdefault(tid, t))
             if alone >= r.seconds:
                 due[tid] = (int(i), alone, nearest)
         out = []
+        key = "nearest_person_m" if metric else "nearest_person_px"
         for k in self.latch.update(t, due):
             if isinstance(k, int):
                 row, secs, nearest = due[k]
-                out.append(self.event(view, [row], secs, "seconds", nearest_person_px=nearest))
+                out.append(self.event(view, [row], secs, "seconds", **{key: nearest}))
         return out
 
     def reset(self) -> None:

@@ -8,23 +8,29 @@ from numpy.typing import NDArray
 from pipeline.anomaly.base import FrameView, RuleCheck
 from pipeline.anomaly.events import AnomalyEvent
 from pipeline.anomaly.geometry import crossing, side
-from shouwang.config.rules import CrowdingRule, IntrusionRule, LineCrossingRule, LoiteringRule
+from shouwang.config.rules import (
+    CrowdingRule,
+    IntrusionRule,
+    LineCrossingRule,
+    LoiteringRule,
+    VehicleInZoneRule,
+)
 
 
 class DwellCheck(RuleCheck):
-    """Intrusion and loitering: a track inside the zone for at least a threshold time.
+    """Intrusion, loitering, vehicle in a pedestrian zone: a track inside long enough.
 
     Time in the zone counts from the first frame the track's ground point was seen
     inside; a frame where the track is missing (occlusion) does not reset it, a frame
     where it is seen outside does.
     """
 
-    rule: IntrusionRule | LoiteringRule
+    rule: IntrusionRule | LoiteringRule | VehicleInZoneRule
 
     def setup(self) -> None:
         self._entered: dict[int, float] = {}
         r = self.rule
-        self.threshold = r.min_seconds if isinstance(r, IntrusionRule) else r.seconds
+        self.threshold = r.seconds if isinstance(r, LoiteringRule) else r.min_seconds
 
     def check(self, view: FrameView) -> list[AnomalyEvent]:
         t = view.timestamp

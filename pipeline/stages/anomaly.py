@@ -22,6 +22,7 @@ ALERT_TYPES: dict[str, str] = {
     "running": "person.running",
     "abandoned_object": "object.abandoned",
     "no_parking": "vehicle.no_parking",
+    "vehicle_in_zone": "vehicle.pedestrian_zone",
 }
 
 
@@ -49,6 +50,8 @@ class AnomalyStage:
         self.class_names = dict(class_names)
         self.tamper = tamper
         self.scene = scene
+        if scene is not None and scene.ground is None:
+            scene.ground = engine.ground  # object speeds in m/s where the camera is calibrated
         self._directions = {
             r.id: getattr(r, "direction", "any")
             for r in engine.camera.rules
@@ -61,7 +64,7 @@ class AnomalyStage:
         if self.tamper is not None:
             events += self.tamper.update(frame.image, frame.captured_at)
         if self.scene is not None:
-            events += self.scene.update(frame.image, frame.captured_at).events
+            events += self.scene.update(frame.image, frame.captured_at, dets).events
         out: list[Finding] = []
         for ev in events:
             finding = self._finding(frame.camera_id, ev, dets)

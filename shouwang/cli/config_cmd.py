@@ -34,6 +34,9 @@ def check(
     `cameras[2].calibration.points: need at least 4 pairs, got 3`, so it can be found in
     the file. Exit code 0 when the file is valid, 1 when it is not.
 
+    For each fall or abandoned-object rule a note says whether it measures in metres
+    (the camera has a calibration) or falls back to pixels / box aspect (it has none).
+
     Environment references such as `${GATE_PASS}` are checked for form only: secrets are
     read when a stream opens, never printed.
 
@@ -56,6 +59,9 @@ def check(
             f"{len(site.cameras)} camera(s) ({n_cal} calibrated), {n_zones} zone(s), "
             f"{len(site.plate_lists)} plate list(s), {len(site.watchlists)} watchlist(s)"
         )
+        for cam in site.cameras:
+            for note in cam.rule_notes():
+                typer.echo(f"  note: {note}")
     if probe > 0:
         _probe(site, file.parent, probe)
 

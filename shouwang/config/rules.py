@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shouwang.config.common import Identifier, Schedule
 
@@ -42,9 +42,18 @@ COCO_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 
 VEHICLES = ["car", "motorcycle", "bus", "truck"]
+# What may not enter a pedestrian zone (walkways, playgrounds, lawns): bicycles included.
+WHEELED = ["bicycle", "car", "motorcycle", "bus", "truck"]
 LEFT_OBJECTS = ["backpack", "umbrella", "handbag", "suitcase"]
 
 Seconds = Annotated[float, Field(ge=0, le=86400)]
+
+
+def _no_person(classes: list[str], rule: str, watched: str) -> list[str]:
+    """Rules about things reject ``person`` in their class list."""
+    if "person" in classes:
+        raise ValueError(f"{rule} watches {watched}; 'person' cannot be one")
+    return classes
 
 
 class _Rule(BaseModel):
@@ -83,6 +92,10 @@ class _Rule(BaseModel):
     def needs_calibration(self) -> bool:
         """Whether the rule measures on the ground plane (metres)."""
         return False
+
+    def units_note(self, calibrated: bool) -> str | None:
+        """How the rule measures on a camera with or without calibration (config check)."""
+        return None
 
 
 class IntrusionRule(_Rule):
@@ -141,51 +154,137 @@ class RunningRule(_Rule):
 
 
 class FallRule(_Rule):
-    """A person's box turning from upright to lying, then staying still."""
+    """A person who was standing drops within ``transition_s`` and stays down, still.
+
+    On a calibrated camera the geometry is in metres: a person's height is the box height
+    divided by the ground plane's scale (pixels per metre) at their ground point, so a
+    person is *standing* at ``upright_min_m`` or taller and *down* at ``lying_max_m`` or
+    lower wherever they are in the view, and *still* when their ground point moves less
+    than ``max_motion_m``. Without a calibration (the pixel fallback, which
+    ``shouwang config check`` names) the box's aspect ratio decides instead.
+    """
 
     type: Literal["fall"]
+    upright_min_m: float = Field(
+        default=1.2, ge=0.5, le=2.5, description="calibrated: at least this tall is standing"
+    )
+    lying_max_m: float = Field(
+        default=0.8, ge=0.2, le=1.5, description="calibrated: at most this tall is down"
+    )
+    max_motion_m: float = Field(
+        default=0.5, gt=0, le=5, description="calibrated: still = ground point moved less"
+    )
     lying_aspect: float = Field(
-        default=1.2, ge=0.8, le=5, description="box width/height at or above which it is lying"
+        default=1.2,
+        ge=0.8,
+        le=5,
+        description="uncalibrated fallback: box width/height at or above which it is lying",
     )
     upright_aspect: float = Field(
-        default=0.7, gt=0.1, le=1.0, description="box width/height at or below which upright"
+        default=0.7,
+        gt=0.1,
+        le=1.0,
+        description="uncalibrated fallback: box width/height at or below which upright",
     )
     transition_s: float = Field(
-        default=3.0, gt=0, le=30, description="upright → lying must happen within this time"
+        default=3.0, gt=0, le=30, description="standing → down must happen within this time"
     )
     still_seconds: float = Field(
-        default=3.0, gt=0, le=600, description="lying still this long raises the event"
+        default=3.0, gt=0, le=600, description="down and still this long raises the event"
     )
     max_motion: float = Field(
         default=0.5,
         gt=0,
         le=5,
-        description="still = centre moved less than this × the box's longer side",
+        description="uncalibrated fallback: still = centre moved less than this × the box's "
+        "longer side",
     )
     classes: list[str] = Field(default_factory=lambda: ["person"], description="who can fall")
 
+    @model_validator(mode="after")
+    def _ordered(self) -> FallRule:
+        if self.lying_max_m >= self.upright_min_m:
+            raise ValueError(
+                f"lying_max_m ({self.lying_max_m}) must be below upright_min_m "
+                f"({self.upright_min_m})"
+            )
+        return self
+
+    def units_note(self, calibrated: bool) -> str | None:
+        if calibrated:
+            return (
+                f"fall measures in metres: standing >= {self.upright_min_m} m, down <= "
+                f"{self.lying_max_m} m, still within {self.max_motion_m} m"
+            )
+        return (
+            f"no calibration: fall falls back to the box aspect (lying >= {self.lying_aspect} "
+            f"w/h, upright <= {self.upright_aspect}); add a calibration to measure in metres"
+        )
+
 
 class AbandonedObjectRule(_Rule):
-    """A non-person object left stationary with no person near it for ``seconds``."""
+    """A non-person object left stationary with no person near it for ``seconds``.
+
+    On a calibrated camera owner distance and stillness are ground distances in metres
+    (``owner_distance_m``, ``max_motion_m``); the pixel keys are the fallback for cameras
+    without a calibration only (``shouwang config check`` says which a camera uses).
+    """
 
     type: Literal["abandoned_object"]
     seconds: float = Field(default=30.0, gt=0, le=86400, description="unattended time")
+    owner_distance_m: float = Field(
+        default=3.0, gt=0, le=100, description="calibrated: a person this close attends it"
+    )
+    max_motion_m: float = Field(
+        default=0.3, gt=0, le=10, description="calibrated: stationary = moved less than this"
+    )
     owner_distance_px: float = Field(
-        default=150.0, gt=0, le=10000, description="a person closer than this attends the object"
+        default=150.0,
+        gt=0,
+        le=10000,
+        description="uncalibrated fallback: a person closer than this attends the object",
     )
     max_motion_px: float = Field(
-        default=15.0, gt=0, le=1000, description="stationary = centre moved less than this"
+        default=15.0,
+        gt=0,
+        le=1000,
+        description="uncalibrated fallback: stationary = centre moved less than this",
     )
     classes: list[str] = Field(
         default_factory=lambda: list(LEFT_OBJECTS), description="objects that can be left"
     )
 
-    @field_validator("classes")
-    @classmethod
-    def _not_people(cls, v: list[str]) -> list[str]:
-        if "person" in v:
-            raise ValueError("abandoned_object watches objects; 'person' cannot be one")
-        return v
+    _not_people = field_validator("classes")(lambda v: _no_person(v, "abandoned_object", "objects"))
+
+    def units_note(self, calibrated: bool) -> str | None:
+        if calibrated:
+            return (
+                f"abandoned_object measures in metres: owner within {self.owner_distance_m} m,"
+                f" still within {self.max_motion_m} m"
+            )
+        return (
+            f"no calibration: abandoned_object falls back to pixels (owner within "
+            f"{self.owner_distance_px:g} px, still within {self.max_motion_px:g} px); add a "
+            "calibration to measure in metres"
+        )
+
+
+class VehicleInZoneRule(_Rule):
+    """A bicycle, car, motorbike, bus or truck inside a pedestrian zone.
+
+    Needs a zone of ``kind: pedestrian`` (a walkway, playground, lawn). The vehicle must be
+    seen inside for ``min_seconds`` so a single mistaken detection does not alert.
+    """
+
+    type: Literal["vehicle_in_zone"]
+    min_seconds: Seconds = Field(
+        default=1.0, le=3600, description="time inside before the event (detector flicker)"
+    )
+    classes: list[str] = Field(
+        default_factory=lambda: list(WHEELED), description="vehicle classes not allowed"
+    )
+
+    _not_people = field_validator("classes")(lambda v: _no_person(v, "vehicle_in_zone", "vehicles"))
 
 
 class NoParkingRule(_Rule):
@@ -209,7 +308,8 @@ Rule = Annotated[
     | RunningRule
     | FallRule
     | AbandonedObjectRule
-    | NoParkingRule,
+    | NoParkingRule
+    | VehicleInZoneRule,
     Field(discriminator="type"),
 ]
 RuleType = Literal[
@@ -221,4 +321,5 @@ RuleType = Literal[
     "fall",
     "abandoned_object",
     "no_parking",
+    "vehicle_in_zone",
 ]

@@ -35,6 +35,7 @@ ZoneKind = Literal[
     "crowding",  # too many objects at once
     "no_parking",  # fire lanes: vehicles must not stop
     "line",  # a counting / wrong-way line (two points)
+    "pedestrian",  # walkways, playgrounds, lawns: no bicycles, cars or motorbikes
     "watch",  # a generic region other rules refer to
 ]
 
@@ -282,6 +283,15 @@ class Camera(_Model):
         if problems:
             raise LocatedProblems(problems)
 
+    def rule_notes(self) -> list[str]:
+        """How each rule measures here (metres, or the pixel fallback), for config check."""
+        calibrated = self.calibration is not None
+        return [
+            f"camera {self.id!r}, rule {r.id!r}: {note}"
+            for r in self.rules
+            if (note := r.units_note(calibrated))
+        ]
+
     @property
     def analysis_url(self) -> str:
         """The stream detection runs on: the sub-stream when there is one."""
@@ -297,6 +307,11 @@ def _rule_problem(rule: Rule, zone: Zone, calibrated: bool) -> str | None:
         )
     if rule.type != "line_crossing" and zone.kind == "line":
         return f"a {rule.type} rule needs a polygon zone, but {zone.id!r} is a line"
+    if rule.type == "vehicle_in_zone" and zone.kind != "pedestrian":
+        return (
+            f"vehicle_in_zone needs a zone of kind pedestrian (the kind that forbids "
+            f"vehicles), but zone {zone.id!r} is a {zone.kind} zone"
+        )
     if rule.classes and zone.classes and not set(rule.classes) & set(zone.classes):
         return (
             f"the rule counts {', '.join(rule.classes)} but zone {zone.id!r} only counts "

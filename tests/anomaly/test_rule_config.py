@@ -16,7 +16,8 @@ def cam(rules: list[dict[str, Any]], *, calibrated: bool = False) -> dict[str, A
     data: dict[str, Any] = {
         "id": "gate-cam", "compound": "c", "url": "x.mp4", "lat": 38.5, "lon": 106.2,
         "zones": [*ZONES, {"id": "lawn", "kind": "intrusion", "classes": ["person"],
-                           "polygon": [[0, 0], [50, 0], [50, 50]]}],
+                           "polygon": [[0, 0], [50, 0], [50, 50]]},
+                  {"id": "walk", "kind": "pedestrian", "polygon": [[0, 0], [9, 0], [9, 9]]}],
         "rules": rules,
     }  # fmt: skip
     if calibrated:
@@ -57,6 +58,14 @@ def cam(rules: list[dict[str, Any]], *, calibrated: bool = False) -> dict[str, A
         ([{"id": "a", "type": "intrusion", "zone": "yard", "schedule": "night"}], False, "HH:MM-HH:MM"),
         ([{"id": "a", "type": "abandoned_object", "zone": "yard", "classes": ["person"]}], False,
          "'person' cannot be one"),
+        ([{"id": "a", "type": "vehicle_in_zone", "zone": "yard"}], False,
+         "needs a zone of kind pedestrian"),
+        ([{"id": "a", "type": "vehicle_in_zone", "zone": "walk"}], False, None),
+        ([{"id": "a", "type": "vehicle_in_zone", "zone": "walk", "classes": ["person"]}], False,
+         "'person' cannot be one"),
+        ([{"id": "a", "type": "fall", "zone": "yard", "lying_max_m": 1.3}], True,
+         "must be below upright_min_m"),
+        ([{"id": "a", "type": "fall", "zone": "yard", "upright_min_m": 1.4}], True, None),
     ],
 )  # fmt: skip
 def test_rule_validation(rules: list[dict[str, Any]], calibrated: bool, error: str | None) -> None:
@@ -106,3 +115,26 @@ def test_site_file_problems_name_the_rule_location() -> None:
     where = dict(info.value.problems)
     assert "unknown zone 'roof'" in where["cameras[0].rules[0].zone"]
     assert "needs the camera's calibration" in where["cameras[0].rules[1]"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "calibrated", "note"),
+    [
+        ({"type": "fall"}, True, "fall measures in metres: standing >= 1.2 m"),
+        ({"type": "fall"}, False, "no calibration: fall falls back to the box aspect"),
+        ({"type": "abandoned_object"}, True, "owner within 3.0 m"),
+        ({"type": "abandoned_object"}, False, "falls back to pixels (owner within 150 px"),
+        ({"type": "intrusion"}, False, None),
+    ],
+)
+def test_config_check_says_metres_or_pixels(
+    rule: dict[str, Any], calibrated: bool, note: str | None
+) -> None:
+    camera = Camera.model_validate(
+        cam([{"id": "a", "zone": "yard", **rule}], calibrated=calibrated)
+    )
+    notes = camera.rule_notes()
+    if note is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and note in notes[0] and "rule 'a'" in notes[0], notes

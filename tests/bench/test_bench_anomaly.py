@@ -1,4 +1,4 @@
-"""Cost of the anomaly stage per frame: the rule engine with 50 active tracks.
+"""Cost of the anomaly stage per frame: rules and scene cues with 50 active tracks.
 
 Run for figures with:
     .venv/bin/python -m pytest tests/bench/test_bench_anomaly.py --benchmark-enable
@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from itertools import cycle
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
 from detectors.detections import Detections
 from pipeline.anomaly import RuleEngine
 from pipeline.anomaly.scene import SceneScorer
+from pipeline.anomaly.scene_cues import flow_magnitude, measure
 from pipeline.anomaly.tamper import TamperDetector
 from shouwang.config import Camera
 from tests.anomaly.test_scene import walkway
@@ -34,7 +36,10 @@ ALL_RULES: list[dict[str, Any]] = [
     {"id": "fall", "type": "fall", "zone": "yard"},
     {"id": "bag", "type": "abandoned_object", "zone": "yard", "seconds": 20},
     {"id": "park", "type": "no_parking", "zone": "yard", "seconds": 20},
+    {"id": "bike", "type": "vehicle_in_zone", "zone": "walk"},
 ]
+BENCH_ZONES = [*ZONES, {"id": "walk", "kind": "pedestrian",
+                        "polygon": [[0, 300], [800, 300], [800, 600], [0, 600]]}]  # fmt: skip
 
 
 def busy_scene() -> list[Detections]:
@@ -69,7 +74,7 @@ def busy_scene() -> list[Detections]:
 def test_bench_rule_engine_50_tracks(benchmark: Any) -> None:
     camera = Camera.model_validate(
         {"id": "cam", "compound": "c", "url": "x.mp4", "lat": 38.4872, "lon": 106.2309,
-         "calibration": calibration(), "zones": ZONES, "rules": ALL_RULES}
+         "calibration": calibration(), "zones": BENCH_ZONES, "rules": ALL_RULES}
     )  # fmt: skip
     engine = RuleEngine(camera)
     image = np.zeros((600, 800, 3), np.uint8)
@@ -86,6 +91,33 @@ def test_bench_rule_engine_50_tracks(benchmark: Any) -> None:
     benchmark.extra_info.update(stage="anomaly", impl="shouwang", tracks=N_TRACKS)
     benchmark.pedantic(step, rounds=600, warmup_rounds=20)
     assert len(engine.tracks) == N_TRACKS
+
+
+def test_bench_scene_cues_50_tracks(benchmark: Any) -> None:
+    """The scene score's new cues given the frame's flow: moving regions, 50 objects'
+    speeds (in m/s through the calibration), odd classes, per-cell typical speeds and the
+    combination. The optical flow itself is measured by test_bench_scene_score."""
+    a, b = walkway(2, 0, 2)
+    grey = [np.asarray(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), np.uint8) for f in (a, b)]
+    flow = flow_magnitude(grey[0], grey[1])
+    scene = busy_scene()
+    half = np.array([0.45, 0.4, 0.45, 0.4], np.float32)  # the 800x600 scene onto 360x240
+    dets = [Detections(d.xyxy * half, d.confidence, d.class_id, d.tracker_id) for d in scene]
+    ground = RuleEngine(Camera.model_validate(
+        {"id": "cam", "compound": "c", "url": "x.mp4", "lat": 38.4872, "lon": 106.2309,
+         "calibration": calibration()})).ground  # fmt: skip
+    scorer = SceneScorer(ground=ground)
+    frames = cycle(dets)
+
+    def step() -> float:
+        d = next(frames)
+        cues = measure(flow, [scorer.config.grid], moving_px=0.5, min_moving=50, dets=d,
+                       ground=ground, dt=0.1)  # fmt: skip
+        return scorer.score(cues)[0]
+
+    benchmark.extra_info.update(stage="anomaly", impl="shouwang", tracks=N_TRACKS)
+    benchmark.pedantic(step, rounds=300, warmup_rounds=10)
+    assert scorer.typical_person is not None
 
 
 @pytest.mark.parametrize("size", [(240, 360), (576, 768)])

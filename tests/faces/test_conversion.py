@@ -250,7 +250,7 @@ def test_each_op_matches_the_reference(
     rng = np.random.default_rng(7)
     weights = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
     if "v" in weights:
-        weights["v"] = np.abs(weights["v"]) + 0.1
+        weights["v"] = (np.abs(weights["v"]) + 0.1).astype(np.float32)
     path = _tfjs(tmp_path, [_X, *(_const(k) for k in weights), *nodes], weights)
     graph = load_tfjs(path)
     for k, v in weights.items():

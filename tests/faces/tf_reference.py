@@ -9,6 +9,7 @@ arithmetic — a code path that shares nothing with the ONNX export
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,9 +56,9 @@ def _conv(x: Array, w: Array, node: TfNode, depthwise: bool) -> Array:
     x = _pad_hw(x, node, kh, kw, s[1], s[2], d[1], d[2])
     p = _windows(x, kh, kw, s[1], s[2], d[1], d[2])  # n, oh, ow, c, kh, kw
     if depthwise:
-        out = np.einsum("nhwcij,ijcm->nhwcm", p, w)
+        out = np.asarray(np.einsum("nhwcij,ijcm->nhwcm", p, w))
         return out.reshape(*out.shape[:3], cin * cm)
-    return np.tensordot(p, w, axes=([3, 4, 5], [2, 0, 1]))
+    return np.asarray(np.tensordot(p, w, axes=([3, 4, 5], [2, 0, 1])))
 
 
 def _pool(x: Array, node: TfNode, kind: str) -> Array:
@@ -120,7 +121,7 @@ def _eval(node: TfNode, a: list[Array]) -> Array:  # noqa: C901 - one branch per
             y = y + a[2]
             y = _act(y, ops[1], a[3:]) if len(ops) > 1 else y
         return y
-    simple = {
+    simple: dict[str, Callable[[], Any]] = {
         "BiasAdd": lambda: a[0] + a[1],
         "Add": lambda: a[0] + a[1],
         "AddV2": lambda: a[0] + a[1],

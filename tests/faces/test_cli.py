@@ -193,3 +193,41 @@ def test_enroll_with_own_onnx_embedder(tmp_path: Path, one_face: NDArray[np.uint
         data,
     )
     assert code == 1 and "no.onnx" in out
+
+
+def test_changing_the_embedder_refuses_then_reembeds(
+    tmp_path: Path, one_face: NDArray[np.uint8]
+) -> None:
+    data = str(tmp_path / "data")
+    photo = tmp_path / "p.jpg"
+    cv2.imwrite(str(photo), one_face)
+    args = ("--data-dir", data)
+    code, out = _run(
+        "faces",
+        "enroll",
+        "poi",
+        "A",
+        str(photo),
+        "--store-photos",
+        "--embedder",
+        "human-mobileface",
+        *args,
+    )
+    assert code == 0, out
+    code, out = _run(
+        "faces", "enroll", "poi", "B", str(photo), "--embedder", "dlib-resnet-128", *args
+    )
+    assert code == 1
+    assert "enrolled with embedder human-mobileface, not 'dlib-resnet-128'" in out
+    assert "shouwang faces reembed poi" in out
+    code, out = _run("faces", "reembed", "poi", "--embedder", "dlib-resnet-128", *args)
+    assert code == 0 and "re-embedded 1 entries of 'poi' with 'dlib-resnet-128'" in out, out
+    code, out = _run(
+        "faces", "enroll", "poi", "B", str(photo), "--embedder", "dlib-resnet-128", *args
+    )
+    assert code == 0, out
+
+
+def test_unknown_embedder_is_named(tmp_path: Path) -> None:
+    code, out = _run("faces", "calibrate", str(tmp_path), "--embedder", "arcface-r100")
+    assert code == 1 and "unknown face embedder 'arcface-r100'" in out and "fusion-4" in out

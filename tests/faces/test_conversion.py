@@ -22,7 +22,7 @@ from detectors.faces.align import arcface_crop
 from detectors.faces.detector import CenterFaceDetector
 from detectors.faces.embedder import EMBEDDERS, OnnxEmbedder, OnnxEmbedderConfig
 from detectors.faces.tf2onnx import to_onnx
-from detectors.faces.tfgraph import TfGraph, load_graphdef, load_tfjs
+from detectors.faces.tfgraph import TfGraph, load_graphdef, load_tfjs, unfuse_prelu_relu
 from detectors.registry import REGISTRY, ConvertedSource, ModelSpec, PathSource, model_path
 from tests.faces.tf_reference import run_graph
 
@@ -392,3 +392,14 @@ def test_wrong_input_shape_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     )
     with pytest.raises(ModelError, match=r"small\.onnx.*does not take 160x160"):
         OnnxEmbedder(OnnxEmbedderConfig(model="odd", size=160, layout="nhwc"))
+
+
+def test_unfusing_the_prelu_relus_of_mobilefacenet_is_counted_and_idempotent() -> None:
+    graph = _source_graph("human-mobilefacenet")
+    assert unfuse_prelu_relu(graph) == 16  # the depthwise convolutions that feed a PReLU
+    assert unfuse_prelu_relu(graph) == 0
+    relus = [n for n in graph.nodes if n.name.endswith("/unfused_relu")]
+    assert len(relus) == 16
+    for r in relus:  # the |x| branch now reads the raw convolution again
+        conv = graph.node(r.inputs[0])
+        assert conv.attrs["fused_ops"] == ["BiasAdd"]

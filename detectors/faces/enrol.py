@@ -25,22 +25,13 @@ _WHY = {
 }
 
 
-def embed_photo(analyzer: FaceAnalyzer, path: Path) -> tuple[np.ndarray, bytes]:
-    """The one good face of an enrolment photo.
-
-    Returns:
-        Its (dim,) unit embedding and the photo's bytes.
+def _embed_image(analyzer: FaceAnalyzer, image: np.ndarray, path: str) -> tuple[np.ndarray, float]:
+    """The one good face of an enrolment photo: its (dim,) unit embedding and quality.
 
     Raises:
-        PhotoError: naming the file when it is unreadable, huge or corrupt, shows no face,
-            several faces, or a face the quality gate rejects (with the reason).
+        PhotoError: naming ``path`` when the photo shows no face, several faces, or a
+            face the quality gate rejects (with the reason).
     """
-    image, data = read_photo(path)
-    v, _ = _embed_image(analyzer, image, str(path))
-    return v, data
-
-
-def _embed_image(analyzer: FaceAnalyzer, image: np.ndarray, path: str) -> tuple[np.ndarray, float]:
     faces = analyzer.analyze_photo(image)
     if len(faces) == 0:
         raise PhotoError(f"{path}: no face found; use a clear, frontal photo of the person")
@@ -86,7 +77,7 @@ def enrol(
         raise PhotoError("give at least one photo")
     store.get_list(list_id)
     model = analyzer.embedder.name
-    store._check_model(list_id, model)
+    store.check_model(list_id, model)
     vecs, quals, blobs = [], [], []
     for p in photos:
         image, data = read_photo(p)

@@ -307,7 +307,7 @@ class WatchlistStore:
                     (list_id, model),
                 ).fetchall()
             if not rows and names:
-                self._check_model(list_id, model)
+                self.check_model(list_id, model)
             labels = np.array([r[0] for r in rows], dtype=np.int64)
             dims = {int(r[1]) for r in rows}
             if len(dims) > 1:
@@ -337,7 +337,7 @@ class WatchlistStore:
             ).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
 
-    def _check_model(self, list_id: str, model: str) -> None:
+    def check_model(self, list_id: str, model: str) -> None:
         """Refuse to search a list whose people were enrolled with another embedder."""
         other = self.models(list_id)
         if other and model not in other:

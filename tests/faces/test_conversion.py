@@ -9,6 +9,7 @@ frozen FaceNet graph is also checked against TensorFlow itself.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -375,21 +376,9 @@ def test_corrupt_carrier_file_is_named_by_the_registry(
 def test_wrong_input_shape_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # an ONNX file that takes 112x112 faces, registered where a 160x160 model is expected
     path = tmp_path / "small.onnx"
-    src = REGISTRY["human-mobileface"].source
-    assert isinstance(src, ConvertedSource)
     path.write_bytes(model_path("human-mobileface").read_bytes())
-    monkeypatch.setitem(
-        REGISTRY,
-        "odd",
-        ModelSpec(
-            name="odd",
-            task="face_embedding",
-            format="onnx",
-            source=PathSource(str(path)),
-            sha256=None,
-            license="test",
-        ),
-    )
+    odd = replace(REGISTRY["human-mobileface"], name="odd", source=PathSource(str(path)))
+    monkeypatch.setitem(REGISTRY, "odd", replace(odd, sha256=None))
     with pytest.raises(ModelError, match=r"small\.onnx.*does not take 160x160"):
         OnnxEmbedder(OnnxEmbedderConfig(model="odd", size=160, layout="nhwc"))
 

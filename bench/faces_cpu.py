@@ -13,13 +13,14 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from detectors.faces.detector import CenterFaceDetector
-from detectors.faces.embedder import DlibEmbedder
+from detectors.faces.embedder import EMBEDDERS, DlibEmbedder, make_embedder
 from detectors.faces.search import FaceIndex
 
 
@@ -47,9 +48,14 @@ def main() -> None:
     index = FaceIndex(128, capacity=100_000)
     index.add(np.arange(100_000), rng.standard_normal((100_000, 128), dtype=np.float32))
     query = index.matrix[7].copy()
-    rows = [
+    rows: list[tuple[str, Callable[[], object], int]] = [
         ("detection, 1280x720 frame (inference at 640 px)", lambda: det.detect(frame), 15),
         ("embedding, one face (dlib predictor + chip + ResNet)", lambda: emb.embed(frame, lms), 15),
+        *(
+            (f"embedding, one face, {name}", partial(make_embedder(name).embed, frame, lms), 15)
+            for name in EMBEDDERS
+            if name != "dlib-resnet-128"
+        ),
         ("1:N search, 100,000 x 128, top-5", lambda: index.search(query, 5), 300),
     ]
     for name, fn, repeat in rows:

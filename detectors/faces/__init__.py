@@ -1,7 +1,8 @@
 """Faces: detection with landmarks, alignment, quality gate, embedding, watchlist search.
 
 The pieces, in the order a frame meets them: :class:`CenterFaceDetector` →
-:class:`QualityGate` → :class:`DlibEmbedder` / :class:`OnnxEmbedder` (bundled by
+:class:`QualityGate` → an embedder (default :data:`DEFAULT_EMBEDDER`, a
+:class:`FusionEmbedder` of dlib and three converted ONNX models; bundled by
 :class:`FaceAnalyzer`) → :class:`TrackFaceMatcher` over a :class:`WatchlistMatcher`
 loaded from a :class:`WatchlistStore`.
 """
@@ -9,9 +10,13 @@ loaded from a :class:`WatchlistStore`.
 from detectors.faces.analyzer import ACCEPTED, FaceAnalyzer
 from detectors.faces.detector import CenterFaceConfig, CenterFaceDetector
 from detectors.faces.embedder import (
+    DEFAULT_EMBEDDER,
+    EMBEDDERS,
     DlibConfig,
     DlibEmbedder,
     FaceEmbedder,
+    FusionConfig,
+    FusionEmbedder,
     OnnxEmbedder,
     OnnxEmbedderConfig,
 )
@@ -24,6 +29,8 @@ from detectors.faces.watchlist import WatchlistStore
 
 __all__ = [
     "ACCEPTED",
+    "DEFAULT_EMBEDDER",
+    "EMBEDDERS",
     "CenterFaceConfig",
     "CenterFaceDetector",
     "DlibConfig",
@@ -32,6 +39,8 @@ __all__ = [
     "FaceEmbedder",
     "FaceError",
     "FaceIndex",
+    "FusionConfig",
+    "FusionEmbedder",
     "Hit",
     "Match",
     "MatchEvent",

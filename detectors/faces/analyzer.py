@@ -34,11 +34,11 @@ class FaceAnalyzer:
     def __init__(
         self,
         detector: CenterFaceConfig | None = None,
-        embedder: EmbedderConfig | FaceEmbedder | None = None,
+        embedder: EmbedderConfig | FaceEmbedder | str | None = None,
         quality: QualityConfig | None = None,
     ) -> None:
         self.detector = CenterFaceDetector(detector)
-        if embedder is None or isinstance(embedder, EmbedderConfig):
+        if embedder is None or isinstance(embedder, str | EmbedderConfig):
             self.embedder: FaceEmbedder = make_embedder(embedder)
         else:
             self.embedder = embedder

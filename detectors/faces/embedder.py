@@ -1,7 +1,9 @@
-"""Face embedders: dlib's ResNet (128-d, CPU) and any ArcFace/SFace-style ONNX model.
+"""Face embedders: dlib's ResNet, ONNX models (converted or the operator's own), fusions.
 
 Every embedder returns L2-normalised float32 rows, so cosine similarity is a dot
-product and galleries from different runs compare directly.
+product and galleries from different runs compare directly. :data:`EMBEDDERS` names
+every built-in configuration; :data:`DEFAULT_EMBEDDER` is the one the face stage and
+the watchlist commands use (chosen on East-Asian faces: docs/faces.md).
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ class OnnxEmbedderConfig(BaseModel):
     mean: float = Field(default=127.5, ge=0, le=255, description="subtracted from each pixel")
     std: float = Field(default=127.5, gt=0, le=255, description="pixels are divided by this")
     rgb: bool = Field(default=True, description="feed RGB (True) or BGR (False)")
+    layout: Literal["nchw", "nhwc"] = Field(
+        default="nchw", description="input layout: nchw (PyTorch/MXNet exports) or nhwc (TF)"
+    )
 
 
 class OnnxEmbedder:
@@ -109,6 +114,14 @@ class OnnxEmbedder:
         self._session = open_session(str(model_path(config.model)), name=config.model)
         inp = self._session.get_inputs()[0]
         self._input = inp.name
+        shape = inp.shape
+        side = shape[2] if config.layout == "nhwc" else shape[3]
+        channels = shape[3] if config.layout == "nhwc" else shape[1]
+        if len(shape) != 4 or (isinstance(side, int) and side != config.size) or channels != 3:
+            raise ModelError(
+                f"model {config.model!r} ({model_path(config.model)}): input shape {shape} "
+                f"does not take {config.size}x{config.size} RGB faces in {config.layout.upper()}"
+            )
         out_shape = self._session.get_outputs()[0].shape
         last = out_shape[-1] if out_shape else None
         self.dim = int(last) if isinstance(last, int) else 0
@@ -119,6 +132,8 @@ class OnnxEmbedder:
         if self.config.rgb:
             batch = batch[..., ::-1]
         batch = (batch - self.config.mean) / self.config.std
+        if self.config.layout == "nhwc":
+            return np.ascontiguousarray(batch, dtype=np.float32)
         return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
 
     def embed(
@@ -134,11 +149,98 @@ class OnnxEmbedder:
         return l2_normalise(vecs)
 
 
-EmbedderConfig = DlibConfig | OnnxEmbedderConfig
+class FusionConfig(BaseModel):
+    """Score-level fusion of several embedders: the weighted mean of their cosines.
+
+    Implemented as one vector, the concatenation of each member's unit vector scaled by
+    the square root of its weight (weights sum to one), so the dot product of two fused
+    vectors *is* the weighted mean of the members' cosine similarities and the
+    watchlist, search index and thresholds work unchanged.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["fusion"] = "fusion"
+    name: str = Field(description="name stored with the embeddings (identifies the recipe)")
+    members: list[str] = Field(min_length=2, description="names in EMBEDDERS")
+    weights: list[float] = Field(min_length=2, description="one positive weight per member")
 
 
-def make_embedder(config: EmbedderConfig | None = None) -> FaceEmbedder:
-    """The embedder a config describes (dlib by default)."""
-    if config is None or isinstance(config, DlibConfig):
+class FusionEmbedder:
+    """Runs every member on the same faces and concatenates the weighted unit vectors."""
+
+    def __init__(self, config: FusionConfig) -> None:
+        if len(config.weights) != len(config.members) or min(config.weights) <= 0:
+            raise ModelError(
+                f"fusion {config.name!r}: need one positive weight per member "
+                f"({len(config.members)} members, weights {config.weights})"
+            )
+        self.config = config
+        self.name = config.name
+        self._members = [make_embedder(embedder_config(m)) for m in config.members]
+        w = np.asarray(config.weights, dtype=np.float64)
+        self._scale = np.sqrt(w / w.sum()).astype(np.float32)
+        self.dim = sum(m.dim for m in self._members)
+
+    def embed(
+        self, image_bgr: NDArray[np.uint8], landmarks: NDArray[np.float32]
+    ) -> NDArray[np.float32]:
+        """(n, sum of member dims) unit rows."""
+        parts = [
+            m.embed(image_bgr, landmarks) * s
+            for m, s in zip(self._members, self._scale, strict=True)
+        ]
+        self.dim = sum(p.shape[1] for p in parts)
+        return l2_normalise(np.concatenate(parts, axis=1))
+
+
+EmbedderConfig = DlibConfig | OnnxEmbedderConfig | FusionConfig
+
+
+def _converted(model: str, size: int, mean: float, std: float) -> OnnxEmbedderConfig:
+    return OnnxEmbedderConfig(model=model, size=size, mean=mean, std=std, layout="nhwc")
+
+
+# Every built-in embedder by the name stored with its embeddings. Preprocessing of the
+# converted models is their registry entry's (detectors/registry.py, `preprocessing`).
+# Fusion weights: the inverse of each member's impostor-score spread (standard deviation
+# of cosines between different people), measured on the Western set `faces/` — a
+# property of the model that is the same on East-Asian faces (docs/faces.md), not fitted
+# to the East-Asian figures.
+EMBEDDERS: dict[str, EmbedderConfig] = {
+    "dlib-resnet-128": DlibConfig(),
+    "facenet-casia": _converted("facenet-casia", 160, 127.5, 127.5),
+    "human-faceres": _converted("human-faceres", 224, 0.0, 1.0),
+    "human-faceres-deep": _converted("human-faceres-deep", 224, 0.0, 1.0),
+    "human-mobileface": _converted("human-mobileface", 112, 0.0, 1.0),
+    "human-mobilefacenet": _converted("human-mobilefacenet", 112, 127.5, 127.5),
+    "fusion-4": FusionConfig(
+        name="fusion-4",
+        members=["dlib-resnet-128", "facenet-casia", "human-faceres", "human-mobileface"],
+        weights=[1 / 0.0298, 1 / 0.1381, 1 / 0.0659, 1 / 0.1089],
+    ),
+}
+DEFAULT_EMBEDDER = "fusion-4"
+
+
+def embedder_config(name: str) -> EmbedderConfig:
+    """The built-in configuration called ``name``; :class:`ModelError` listing them."""
+    try:
+        return EMBEDDERS[name]
+    except KeyError:
+        raise ModelError(
+            f"unknown face embedder {name!r}; built in: {', '.join(EMBEDDERS)}"
+        ) from None
+
+
+def make_embedder(config: EmbedderConfig | str | None = None) -> FaceEmbedder:
+    """The embedder a config (or built-in name) describes; the default when ``None``."""
+    if config is None:
+        config = DEFAULT_EMBEDDER
+    if isinstance(config, str):
+        config = embedder_config(config)
+    if isinstance(config, DlibConfig):
         return DlibEmbedder(config)
+    if isinstance(config, FusionConfig):
+        return FusionEmbedder(config)
     return OnnxEmbedder(config)

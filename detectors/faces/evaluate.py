@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,6 +62,7 @@ class Embedded:
     vectors: NDArray[np.float32]  # (m, dim) accepted faces, largest first
     subject_reason: str | None = None  # why the subject has no embedding, if so
     faces_found: int = 0
+    quality: float = 0.0  # the subject's quality score (multi-photo enrolment weights)
 
 
 @dataclass(slots=True)
@@ -133,7 +134,8 @@ def embed_rows(
         elif not ok[order[0]]:
             reason = str(faces.data["skip_reason"][order[0]])
         vecs = faces.data["embedding"][order][ok[order]]
-        out.append(Embedded(row, np.asarray(vecs, dtype=np.float32), reason, len(faces)))
+        q = float(faces.data["quality"][order[0]]) if len(faces) else 0.0
+        out.append(Embedded(row, np.asarray(vecs, dtype=np.float32), reason, len(faces), q))
     return out, lat
 
 
@@ -188,6 +190,7 @@ def verification(
         ]
     gen: list[float] = []
     imp: list[float] = []
+    scores: list[float] = []
     correct = failed = 0
     for fa, fb, same in pairs:
         if fa not in by_file or fb not in by_file:
@@ -196,11 +199,14 @@ def verification(
         sim = float(va @ vb) if va is not None and vb is not None else -1.0
         failed += int(va is None or vb is None)
         (gen if same else imp).append(sim)
+        scores.append(sim)
         correct += int((sim >= threshold) == same)
     g, m = np.asarray(gen), np.asarray(imp)
+    persons = {f: frozenset(by_file[f].row.persons) for fa, fb, _ in pairs for f in (fa, fb)}
     return {
         "verification_accuracy": round(correct / max(len(pairs), 1), 4),
         "verification_threshold": threshold,
+        "verification_accuracy_loio": _loio_accuracy(pairs, scores, persons),
         "tar_at_far_1e-2": round(tar_at_far(g, m, 1e-2), 4),
         "tar_at_far_1e-3": round(tar_at_far(g, m, 1e-3), 4),
         "n_genuine_pairs": len(g),
@@ -209,10 +215,51 @@ def verification(
     }
 
 
+def best_threshold(gen: NDArray[np.float64], imp: NDArray[np.float64]) -> float:
+    """The threshold with the most correct same/different decisions (ties: the midpoint)."""
+    cand = np.unique(np.concatenate([gen, imp]))
+    if not len(cand):
+        return float("nan")
+    correct = [(gen >= t).sum() + (imp < t).sum() for t in cand]
+    i = int(np.argmax(correct))
+    lo = cand[i - 1] if i else cand[i] - 1e-3
+    return float((lo + cand[i]) / 2)
+
+
+def _loio_accuracy(
+    pairs: list[tuple[str, str, bool]], scores: list[float], persons: dict[str, frozenset[str]]
+) -> float:
+    """Verification accuracy with the threshold of each pair fitted on the pairs of
+    *other* people only (leave-one-identity-out): what a threshold chosen on one
+    population gives on people it has never seen."""
+    sc = np.asarray(scores, dtype=np.float64)
+    same = np.asarray([p[2] for p in pairs])
+    who = [persons[fa] | persons[fb] for fa, fb, _ in pairs]
+    correct = 0
+    for i in range(len(pairs)):
+        train = np.asarray([not (w & who[i]) for w in who])
+        thr = best_threshold(sc[train & same], sc[train & ~same])
+        correct += int((sc[i] >= thr) == same[i])
+    return round(correct / max(len(pairs), 1), 4)
+
+
 def identification_scores(
     items: list[Embedded],
+    *,
+    enrol_photos: int = 1,
+    probe_from: int | None = None,
+    template: Literal["best", "mean"] = "best",
 ) -> tuple[list[tuple[float, bool]], list[float]]:
     """Leave-one-identity-out searches (see the module doc).
+
+    Args:
+        enrol_photos: each person is enrolled with their first ``enrol_photos`` usable
+            photos (``labels.csv`` order).
+        probe_from: mated probes are a person's photos from this position on (default:
+            every photo after the enrolment ones); fixing it compares 1, 3 or 5 enrolment
+            photos on the same probes.
+        template: ``best`` scores a person by their most similar enrolment photo (what
+            the watchlist search does), ``mean`` by the quality-weighted mean of them.
 
     Returns:
         Mated searches as (similarity of the top hit, top hit is the right person) —
@@ -220,12 +267,8 @@ def identification_scores(
         search.
     """
     singles = _singles(items)
-    people = sorted({e.row.persons[0] for e in singles})
-    enrol: dict[str, Embedded] = {}
-    for e in singles:
-        p = e.row.persons[0]
-        if p not in enrol and _subject(e) is not None:
-            enrol[p] = e
+    photos, enrol, probes = _split(singles, enrol_photos, probe_from)
+    people = sorted(photos)
     outsiders = [
         e
         for e in items
@@ -237,35 +280,80 @@ def identification_scores(
     mated: list[tuple[float, bool]] = []
     strangers: list[float] = []
     for held_out in people:
-        gallery = [(p, e) for p, e in enrol.items() if p != held_out]
+        gallery = [p for p in enrol if p != held_out]
         if not gallery:
             continue
-        names = [p for p, _ in gallery]
-        mat = np.stack([_subject(e) for _, e in gallery])  # type: ignore[misc]
-        for e in singles:
-            p = e.row.persons[0]
+        rows, labels = _templates(gallery, enrol, template)
+
+        def top(v: NDArray[np.float32], rows: NDArray[np.float32] = rows) -> tuple[float, int]:
+            sims = rows @ v
+            i = int(np.argmax(sims))
+            return float(sims[i]), i
+
+        for e in photos[held_out]:
             v = _subject(e)
-            if p == held_out:
-                if v is not None:
-                    strangers.append(float((mat @ v).max()))
-                continue
-            ref = enrol.get(p)
-            if ref is None or ref is e or _related(ref.row, e.row):
-                continue
-            if v is None:
-                mated.append((-1.0, False))
-                continue
-            sims = mat @ v
-            top = int(np.argmax(sims))
-            mated.append((float(sims[top]), names[top] == p))
+            if v is not None:
+                strangers.append(top(v)[0])
+        for p in gallery:
+            for e in probes.get(p, []):
+                v = _subject(e)
+                if v is None:
+                    mated.append((-1.0, False))
+                    continue
+                sim, i = top(v)
+                mated.append((sim, labels[i] == p))
         for e in outsiders:
-            strangers.extend(float((mat @ v).max()) for v in e.vectors)
+            strangers.extend(top(v)[0] for v in e.vectors)
     return mated, strangers
 
 
-def identification(items: list[Embedded], fpir: float) -> dict[str, Any]:
-    """FNIR at the threshold that gives ``fpir`` on strangers."""
-    mated, strangers = identification_scores(items)
+def _split(
+    singles: list[Embedded], enrol_photos: int, probe_from: int | None
+) -> tuple[dict[str, list[Embedded]], dict[str, list[Embedded]], dict[str, list[Embedded]]]:
+    """Photos per person, the enrolment photos and the mated probes of each."""
+    photos: dict[str, list[Embedded]] = {}
+    for e in singles:
+        photos.setdefault(e.row.persons[0], []).append(e)
+    enrol: dict[str, list[Embedded]] = {}
+    probes: dict[str, list[Embedded]] = {}
+    for p, es in photos.items():
+        chosen = [e for e in es if _subject(e) is not None][:enrol_photos]
+        if not chosen:
+            continue
+        enrol[p] = chosen
+        ids = {id(e) for e in chosen}
+        probes[p] = [
+            e
+            for pos, e in enumerate(es)
+            if id(e) not in ids
+            and (probe_from is None or pos >= probe_from)
+            and not any(_related(r.row, e.row) for r in chosen)
+        ]
+    return photos, enrol, probes
+
+
+def _templates(
+    gallery: list[str], enrol: dict[str, list[Embedded]], template: str
+) -> tuple[NDArray[np.float32], list[str]]:
+    rows: list[NDArray[np.float32]] = []
+    labels: list[str] = []
+    for p in gallery:
+        vecs = np.stack([_subject(e) for e in enrol[p]])  # type: ignore[misc]
+        if template == "mean":
+            w = np.asarray([max(e.quality, 1e-3) for e in enrol[p]], dtype=np.float32)
+            mean = (vecs * w[:, None]).sum(0)
+            rows.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+            labels.append(p)
+        else:
+            rows.extend(vecs)
+            labels.extend([p] * len(vecs))
+    return np.asarray(rows, dtype=np.float32), labels
+
+
+def identification(items: list[Embedded], fpir: float, **how: Any) -> dict[str, Any]:
+    """FNIR at the threshold that gives ``fpir`` on strangers (``how``: see
+    :func:`identification_scores`)."""
+    mated, strangers = identification_scores(items, **how)
     s = np.asarray(strangers, dtype=np.float64)
     thr = threshold_at_rate(s, fpir)
     hits = [ok and sim >= thr for sim, ok in mated]
@@ -314,10 +402,38 @@ def evaluate(
         "embedder": analyzer.embedder.name,
         "n_images": len(items),
         "failures_to_extract": reasons,
+        "rejected_photos": sorted(e.row.file for e in _singles(items) if e.subject_reason),
         **verification(items, thr, read_pairs(pairs) if pairs else None),
         **identification(items, fpir),
+        "enrolment_photos": enrolment_comparison(items, fpir),
         "latency_ms": lat.summary(),
     }
+
+
+def enrolment_comparison(items: list[Embedded], fpir: float) -> dict[str, Any]:
+    """FNIR and rank-1 with 1, 3 or 5 enrolment photos per person, on the same probes.
+
+    Keys ``probes_from_<p>/<k>_<template>``: probes are each person's photos from
+    position ``p`` on (so only people with more than ``p`` usable photos are probed),
+    enrolment uses the first ``k`` (``k`` ≤ ``p``), scored by the best photo or the
+    quality-weighted mean template.
+    """
+    out: dict[str, Any] = {}
+    for start in (3, 5):
+        for k in (1, 3, 5):
+            if k > start:
+                continue
+            for template in ("best", "mean"):
+                if k == 1 and template == "mean":
+                    continue
+                r = identification(items, fpir, enrol_photos=k, probe_from=start, template=template)
+                if not r["n_mated_probes"]:
+                    continue
+                out[f"probes_from_{start}/{k}_{template}"] = {
+                    key: r[key]
+                    for key in (f"fnir_at_fpir_{fpir:g}", "rank1_accuracy", "n_mated_probes")
+                }
+    return out
 
 
 def calibrate(root: Path, analyzer: FaceAnalyzer, fpir: float, *, progress: bool = True) -> float:

@@ -39,6 +39,13 @@ def read_photo(
             "resize the photo"
         )
     data = path.read_bytes()
+    return decode_photo(data, str(path), max_pixels=max_pixels), data
+
+
+def decode_photo(
+    data: bytes, path: str, *, max_pixels: int = MAX_PHOTO_PIXELS
+) -> NDArray[np.uint8]:
+    """Decode photo bytes (``path`` names them in errors) to BGR, with the same checks."""
     try:
         with warnings.catch_warnings():
             # Our own pixel limit below is lower than PIL's warning level; say it once.
@@ -66,4 +73,4 @@ def read_photo(
     rgb = np.asarray(upright, dtype=np.uint8)
     if rgb.ndim != 3 or rgb.size == 0:
         raise PhotoError(f"{path}: image has no pixels")
-    return np.ascontiguousarray(rgb[:, :, ::-1]), data
+    return np.ascontiguousarray(rgb[:, :, ::-1])

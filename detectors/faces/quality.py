@@ -40,7 +40,11 @@ class QualityConfig(BaseModel):
         default=30.0, ge=0, description="variance of Laplacian on the aligned 112x112 crop"
     )
     max_yaw: float = Field(
-        default=0.6, gt=0, le=1, description="|nose offset| / half eye distance; 0 is frontal"
+        default=1.0,
+        gt=0,
+        le=2,
+        description="|nose offset| / half eye distance; 0 is frontal, 1 is the nose over an "
+        "eye (a profile: the far eye is hidden)",
     )
     max_pitch: float = Field(
         default=0.6, gt=0, le=1, description="|nose height offset| from mid-face, as a fraction"

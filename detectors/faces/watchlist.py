@@ -36,8 +36,19 @@ from shouwang.config.site import WatchlistRef
 log = logging.getLogger(__name__)
 
 # Cosine thresholds per embedder when a list sets none. dlib: its documented operating
-# point (Euclidean 0.6 on raw descriptors, norms ~1.42) is cosine ~0.91.
-DEFAULT_THRESHOLDS: dict[str, float] = {"dlib-resnet-128": 0.91}
+# point (Euclidean 0.6 on raw descriptors, norms ~1.42) is cosine ~0.91. The converted
+# models and the fusion: the most-correct same/different threshold on the East-Asian
+# development pairs (faces_asian/pairs.csv); docs/faces.md gives the leave-one-identity-out
+# accuracy such a threshold has on people it was not fitted on.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "dlib-resnet-128": 0.91,
+    "facenet-casia": 0.6255,
+    "human-faceres": 0.629,
+    "human-faceres-deep": 0.6711,
+    "human-mobileface": 0.2773,
+    "human-mobilefacenet": 0.9916,
+    "fusion-4": 0.7326,
+}
 FALLBACK_THRESHOLD = 0.5  # ArcFace-family models; calibrate with `shouwang faces calibrate`
 
 _SCHEMA = """
@@ -295,6 +306,8 @@ class WatchlistStore:
                     "ORDER BY m.id",
                     (list_id, model),
                 ).fetchall()
+            if not rows and names:
+                self.check_model(list_id, model)
             labels = np.array([r[0] for r in rows], dtype=np.int64)
             dims = {int(r[1]) for r in rows}
             if len(dims) > 1:
@@ -313,6 +326,50 @@ class WatchlistStore:
         if len(labels):
             idx.add(labels, mat)
         return idx, names
+
+    def models(self, list_id: str) -> dict[str, int]:
+        """Embedder name -> number of embeddings the list holds for it."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT m.model, COUNT(*) FROM embeddings m JOIN entries e ON e.id = m.entry_id "
+                "WHERE e.list_id = ? GROUP BY m.model ORDER BY m.model",
+                (list_id,),
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def check_model(self, list_id: str, model: str) -> None:
+        """Refuse to search a list whose people were enrolled with another embedder."""
+        other = self.models(list_id)
+        if other and model not in other:
+            raise WatchlistError(
+                f"watchlist {list_id!r} was enrolled with embedder {', '.join(other)}, not "
+                f"{model!r}; embeddings of different models are not comparable. Run "
+                f"`shouwang faces reembed {list_id}` (needs the list's kept photos) or "
+                "re-enrol its people"
+            )
+
+    def replace_embeddings(
+        self, list_id: str, vectors: dict[str, NDArray[np.float32]], model: str
+    ) -> None:
+        """Swap every entry's embeddings for ``vectors[name]`` of ``model``, in one
+        transaction (the old model's rows are deleted and their pages overwritten)."""
+        ids = {e.name: e.id for e in self.entries(list_id)}
+        missing = sorted(set(ids) - set(vectors))
+        if missing:
+            raise WatchlistError(f"watchlist {list_id!r}: no new embeddings for {missing}")
+        with self._db() as db:
+            db.execute("BEGIN")
+            for name, entry_id in ids.items():
+                vecs = np.ascontiguousarray(np.atleast_2d(vectors[name]), dtype=np.float32)
+                db.execute("DELETE FROM embeddings WHERE entry_id = ?", (entry_id,))
+                db.executemany(
+                    "INSERT INTO embeddings (entry_id, model, dim, vector) VALUES (?, ?, ?, ?)",
+                    [(entry_id, model, vecs.shape[1], v.tobytes()) for v in vecs],
+                )
+            db.execute("COMMIT")
+            db.execute("VACUUM")
+        self._changed(list_id)
+        log.info("watchlist %s: %d entries re-embedded with %s", list_id, len(ids), model)
 
     def _cache_file(self, list_id: str, model: str) -> Path:
         return self.cache_dir / f"{list_id}.{model}.npz"

@@ -10,8 +10,13 @@ import typer
 
 from detectors.errors import ModelError
 from detectors.faces.analyzer import FaceAnalyzer
-from detectors.faces.embedder import OnnxEmbedderConfig
-from detectors.faces.enrol import enrol
+from detectors.faces.embedder import (
+    DEFAULT_EMBEDDER,
+    EMBEDDERS,
+    OnnxEmbedderConfig,
+    embedder_config,
+)
+from detectors.faces.enrol import enrol, reembed
 from detectors.faces.evaluate import calibrate as calibrate_dir
 from detectors.faces.evaluate import evaluate
 from detectors.faces.watchlist import WatchlistStore
@@ -34,7 +39,15 @@ OnnxOpt = Annotated[
     typer.Option(
         "--onnx-model",
         help="use your own ArcFace-style ONNX embedder (112x112 RGB, (x-127.5)/127.5) "
-        "instead of dlib's ResNet",
+        "instead of the built-in one",
+    ),
+]
+EmbedderOpt = Annotated[
+    str,
+    typer.Option(
+        "--embedder",
+        help=f"built-in face embedder: {', '.join(EMBEDDERS)} (`shouwang models list` gives "
+        "their licences; several are trained on research-only data sets)",
     ),
 ]
 
@@ -44,9 +57,9 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _analyzer(onnx_model: Path | None) -> FaceAnalyzer:
+def _analyzer(onnx_model: Path | None, embedder: str = DEFAULT_EMBEDDER) -> FaceAnalyzer:
     if onnx_model is None:
-        return FaceAnalyzer()
+        return FaceAnalyzer(embedder=embedder_config(embedder))
     register(
         ModelSpec(
             name=USER_EMBEDDER,
@@ -82,13 +95,16 @@ def enroll(
     ] = None,
     data_dir: DataDirOpt = None,
     onnx_model: OnnxOpt = None,
+    embedder: EmbedderOpt = DEFAULT_EMBEDDER,
 ) -> None:
     """Enrol a person into a watchlist from one or more photos.
 
     Each photo must show exactly one clear face; a photo with no face, several faces, a
     face too small/blurred/turned, or a huge or corrupt file is refused with an error
-    naming the file, and nothing is written. Only embeddings are stored, plus the photos
-    when the list is configured `store_photos`.
+    naming the file, and nothing is written. The photos' embeddings are combined into one
+    quality-weighted template (three photos miss far fewer people than one); only that
+    is stored, plus the photos when the list is configured `store_photos` (which lets
+    `faces reembed` move the list to another embedder later).
 
     Example: `shouwang faces enroll residents "Wang Fang" wang1.jpg wang2.jpg --kind residents`
 
@@ -114,7 +130,7 @@ def enroll(
                 "list (use --site to change its settings)",
                 err=True,
             )
-        entry = enrol(store, _analyzer(onnx_model), list_id, name, photos)
+        entry = enrol(store, _analyzer(onnx_model, embedder), list_id, name, photos)
     except (ModelError, ConfigError, ValueError) as exc:
         raise _fail(exc) from None
     typer.echo(f"enrolled {name!r} into {list_id!r} (entry {entry}, {len(photos)} photo(s))")
@@ -177,6 +193,30 @@ def remove(
     typer.echo(f"removed {name!r} from {list_id!r}")
 
 
+@faces_app.command("reembed")
+def reembed_cmd(
+    list_id: Annotated[str, typer.Argument(metavar="LIST", help="watchlist id")],
+    data_dir: DataDirOpt = None,
+    onnx_model: OnnxOpt = None,
+    embedder: EmbedderOpt = DEFAULT_EMBEDDER,
+) -> None:
+    """Move a watchlist to another embedder by re-embedding its kept photos.
+
+    Embeddings of different models are not comparable, so a list enrolled with one
+    embedder is refused by another until it is re-embedded. This needs the enrolment
+    photos (lists created with `--store-photos`); a list without them is refused with a
+    message, and its people must be enrolled again. Nothing is written unless every
+    photo embeds.
+
+    Example: `shouwang faces reembed residents --embedder fusion-4`
+    """
+    try:
+        n = reembed(_store(data_dir), _analyzer(onnx_model, embedder), list_id)
+    except ModelError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"re-embedded {n} entries of {list_id!r} with {embedder!r}")
+
+
 @faces_app.command("calibrate")
 def calibrate(
     folder: Annotated[Path, typer.Argument(metavar="DIR", help="labelled folder (labels.csv)")],
@@ -186,6 +226,7 @@ def calibrate(
     ] = None,
     data_dir: DataDirOpt = None,
     onnx_model: OnnxOpt = None,
+    embedder: EmbedderOpt = DEFAULT_EMBEDDER,
 ) -> None:
     """Print the match threshold that gives FPIR false alarms on strangers.
 
@@ -198,7 +239,7 @@ def calibrate(
     Output: the cosine-similarity threshold, e.g. `0.8897`.
     """
     try:
-        thr = calibrate_dir(folder, _analyzer(onnx_model), fpir)
+        thr = calibrate_dir(folder, _analyzer(onnx_model, embedder), fpir)
         if apply is not None:
             _store(data_dir).set_threshold(apply, thr)
     except ModelError as exc:
@@ -213,19 +254,24 @@ def eval_faces(
     pairs: Annotated[Path | None, typer.Option(help="pairs CSV: file_a,file_b,same (1/0)")] = None,
     fpir: Annotated[float, typer.Option(min=0.0, max=1.0, help="false alarm rate")] = 0.01,
     onnx_model: OnnxOpt = None,
+    embedder: EmbedderOpt = DEFAULT_EMBEDDER,
 ) -> None:
     """Face verification and open-set identification accuracy, and latency.
 
     Example: `shouwang eval faces ../shared/data/faces --json faces.json`
 
-    Output (JSON, also printed): `verification_accuracy`, `tar_at_far_1e-2`,
-    `tar_at_far_1e-3` (same/different pairs); `fnir_at_fpir_0.01` (share of enrolled
+    Output (JSON, also printed): `verification_accuracy` (at the embedder's default
+    threshold), `verification_accuracy_loio` (each pair judged with a threshold fitted on
+    the other people's pairs), `tar_at_far_1e-2`, `tar_at_far_1e-3` (same/different
+    pairs); `failures_to_extract` and `rejected_photos` (photos the gate or detector
+    refused: every figure counts them as errors); `fnir_at_fpir_0.01` (share of enrolled
     people missed when strangers raise at most 1% false alarms), `fpir`, `n_probes`;
-    `latency_ms` (detection per frame, embedding per face). The protocol is in
+    `enrolment_photos` (FNIR and rank-1 with 1, 3, 5 enrolment photos on the same
+    probes); `latency_ms` (detection per frame, embedding per face). The protocol is in
     docs/faces.md.
     """
     try:
-        result = evaluate(folder, _analyzer(onnx_model), pairs=pairs, fpir=fpir)
+        result = evaluate(folder, _analyzer(onnx_model, embedder), pairs=pairs, fpir=fpir)
     except ModelError as exc:
         raise _fail(exc) from None
     text = json.dumps(result, indent=2)

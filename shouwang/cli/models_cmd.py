@@ -49,18 +49,19 @@ def _specs(names: list[str] | None) -> list[str]:
 def list_models() -> None:
     """List every registered model: name, task, format, source, present?, licence.
 
-    `present` is `yes`, `no`, `not prepared` (converted from darknet on first use or by
+    `present` is `yes`, `no`, `not prepared` (converted to ONNX on first use or by
     `shouwang models prepare`) or `not downloaded` (an optional download). This does
-    not hash files; use `shouwang models check` for that.
+    not hash files; use `shouwang models check` for that. Models whose weights were
+    trained on research-only data sets (the face embedders) say so first in LICENCE:
+    choose knowingly.
 
     Example: `shouwang models list`
     """
     rows = [("NAME", "TASK", "FORMAT", "SOURCE", "PRESENT", "LICENCE")]
     for spec in REGISTRY.values():
         st = model_status(spec, verify=False)
-        rows.append(
-            (spec.name, spec.task, spec.format, spec.source.describe(), st.present, spec.license)
-        )
+        lic = ("RESEARCH-ONLY TRAINING DATA; " if spec.research_only else "") + spec.license
+        rows.append((spec.name, spec.task, spec.format, spec.source.describe(), st.present, lic))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])

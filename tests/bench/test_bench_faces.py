@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from detectors.faces.detector import CenterFaceConfig, CenterFaceDetector
-from detectors.faces.embedder import DlibEmbedder
+from detectors.faces.embedder import EMBEDDERS, DlibEmbedder, make_embedder
 from detectors.faces.quality import QualityGate
 from detectors.faces.search import FaceIndex
 
@@ -66,6 +66,18 @@ def test_bench_embed_one_face_dlib(
     benchmark.extra_info.update(stage="face_embed", impl="shouwang")
     vec = benchmark(emb.embed, frame_720p, lms)
     assert vec.shape == (1, 128)
+
+
+@pytest.mark.parametrize("name", list(EMBEDDERS))
+def test_bench_embed_one_face(
+    benchmark: BenchmarkFixture, frame_720p: NDArray[np.uint8], name: str
+) -> None:
+    """Every built-in embedder (alignment + model + L2 norm) on the same face."""
+    faces = CenterFaceDetector().detect(frame_720p)
+    emb = make_embedder(name)
+    vec = benchmark(emb.embed, frame_720p, faces.data["landmarks"][:1])
+    assert vec.shape == (1, emb.dim)
+    np.testing.assert_allclose(np.linalg.norm(vec), 1.0, atol=1e-5)
 
 
 def test_bench_quality_one_face(benchmark: BenchmarkFixture, frame_720p: NDArray[np.uint8]) -> None:

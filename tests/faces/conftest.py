@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 
 from detectors.faces.analyzer import FaceAnalyzer
 from detectors.faces.detector import CenterFaceDetector
+from detectors.faces.embedder import DlibConfig
 
 
 def _sample(name: str) -> Path:
@@ -47,8 +48,14 @@ def detector() -> CenterFaceDetector:
 
 @pytest.fixture(scope="session")
 def analyzer() -> FaceAnalyzer:
-    """CenterFace + quality gate + dlib ResNet, loaded once."""
+    """CenterFace + quality gate + the default embedder (what the face stage runs)."""
     return FaceAnalyzer()
+
+
+@pytest.fixture(scope="session")
+def dlib_analyzer() -> FaceAnalyzer:
+    """CenterFace + quality gate + dlib ResNet, loaded once."""
+    return FaceAnalyzer(embedder=DlibConfig())
 
 
 @pytest.fixture

@@ -97,6 +97,7 @@ def test_enroll_with_site_file(
 
 @pytest.mark.data
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the default embedder runs four models per face
 def test_eval_on_shared_faces_meets_the_goal(shared_data: Path, tmp_path: Path) -> None:
     out_json = tmp_path / "faces.json"
     code, out = _run("eval", "faces", str(shared_data / "faces"), "--json", str(out_json))
@@ -107,6 +108,12 @@ def test_eval_on_shared_faces_meets_the_goal(shared_data: Path, tmp_path: Path) 
     assert res["fpir"] <= 0.01
     assert res["fnir_at_fpir_0.01"] <= 0.05
     assert res["verification_accuracy"] > 0.95
+    assert res["embedder"] == "fusion-4"  # the default, whose Western figures are no worse
+    assert res["rank1_accuracy"] == 1.0 and res["tar_at_far_1e-3"] >= 0.8667
+    assert res["rejected_photos"] == [
+        "face_recognition/obama_07.jpg",  # faces cut by the photo's top border
+        "face_recognition/obama_08.jpg",
+    ]
     for key in ("tar_at_far_1e-2", "tar_at_far_1e-3"):
         assert 0 <= res[key] <= 1
     assert set(res["latency_ms"]) >= {"detection_per_frame_median", "embedding_per_face_median"}
@@ -186,3 +193,41 @@ def test_enroll_with_own_onnx_embedder(tmp_path: Path, one_face: NDArray[np.uint
         data,
     )
     assert code == 1 and "no.onnx" in out
+
+
+def test_changing_the_embedder_refuses_then_reembeds(
+    tmp_path: Path, one_face: NDArray[np.uint8]
+) -> None:
+    data = str(tmp_path / "data")
+    photo = tmp_path / "p.jpg"
+    cv2.imwrite(str(photo), one_face)
+    args = ("--data-dir", data)
+    code, out = _run(
+        "faces",
+        "enroll",
+        "poi",
+        "A",
+        str(photo),
+        "--store-photos",
+        "--embedder",
+        "human-mobileface",
+        *args,
+    )
+    assert code == 0, out
+    code, out = _run(
+        "faces", "enroll", "poi", "B", str(photo), "--embedder", "dlib-resnet-128", *args
+    )
+    assert code == 1
+    assert "enrolled with embedder human-mobileface, not 'dlib-resnet-128'" in out
+    assert "shouwang faces reembed poi" in out
+    code, out = _run("faces", "reembed", "poi", "--embedder", "dlib-resnet-128", *args)
+    assert code == 0 and "re-embedded 1 entries of 'poi' with 'dlib-resnet-128'" in out, out
+    code, out = _run(
+        "faces", "enroll", "poi", "B", str(photo), "--embedder", "dlib-resnet-128", *args
+    )
+    assert code == 0, out
+
+
+def test_unknown_embedder_is_named(tmp_path: Path) -> None:
+    code, out = _run("faces", "calibrate", str(tmp_path), "--embedder", "arcface-r100")
+    assert code == 1 and "unknown face embedder 'arcface-r100'" in out and "fusion-4" in out

@@ -21,8 +21,9 @@ from detectors.registry import REGISTRY, ModelSpec, PathSource, register
 
 
 def test_dlib_same_face_mirrored_matches_other_face_does_not(
-    analyzer: FaceAnalyzer, one_face: NDArray[np.uint8], zidane: NDArray[np.uint8]
+    dlib_analyzer: FaceAnalyzer, one_face: NDArray[np.uint8], zidane: NDArray[np.uint8]
 ) -> None:
+    analyzer = dlib_analyzer
     a = analyzer.analyze(one_face)
     b = analyzer.analyze(np.ascontiguousarray(one_face[:, ::-1]))
     va, vb = a.data["embedding"][0], b.data["embedding"][0]

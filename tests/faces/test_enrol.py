@@ -13,7 +13,7 @@ import pytest
 from numpy.typing import NDArray
 
 from detectors.faces.analyzer import FaceAnalyzer
-from detectors.faces.enrol import enrol
+from detectors.faces.enrol import enrol, template
 from detectors.faces.errors import PhotoError
 from detectors.faces.photos import read_photo
 from detectors.faces.watchlist import WatchlistStore
@@ -115,4 +115,29 @@ def test_enrol_several_photos(
     b = write_image("b.jpg", np.ascontiguousarray(one_face[:, ::-1]))
     enrol(store, analyzer, "poi", "Z", [a, b])
     (e,) = store.entries("poi")
-    assert (e.n_embeddings, e.n_photos) == (2, 0)
+    # one quality-weighted template for the two photos, no photo kept
+    assert (e.n_embeddings, e.n_photos) == (1, 0)
+    fa, fb = (analyzer.analyze_photo(read_photo(p)[0]) for p in (a, b))
+    want = template(
+        [fa.data["embedding"][0], fb.data["embedding"][0]],
+        [float(fa.data["quality"][0]), float(fb.data["quality"][0])],
+    )
+    idx, _ = store.index("poi", analyzer.embedder.name)
+    (hit,) = idx.search(want, k=1)
+    assert hit.similarity == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("qualities", "expected"),
+    [
+        ([1.0, 1.0], [0.7071, 0.7071]),  # equal weights: the bisector
+        ([3.0, 1.0], [0.9487, 0.3162]),  # the better photo pulls the template
+        ([1.0, 0.0], [1.0, 0.0]),  # a zero-quality photo counts (almost) nothing
+    ],
+)
+def test_template_is_the_quality_weighted_mean(
+    qualities: list[float], expected: list[float]
+) -> None:
+    vecs = [np.array([1, 0], np.float32), np.array([0, 1], np.float32)]
+    got = template(vecs, qualities)
+    np.testing.assert_allclose(got, expected, atol=1e-3)

@@ -49,6 +49,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.mark.data
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the default embedder runs four models per face
 def test_one_event_per_track_on_the_hamilton_clip(
     shared_data: Path, analyzer: FaceAnalyzer, tmp_path: Path
 ) -> None:
@@ -71,3 +72,9 @@ def test_one_event_per_track_on_the_hamilton_clip(
     assert all(e.name == "lin" and e.list_id == "poi" for e in events)
     assert len({e.track_id for e in events}) == len(events)  # one event per track
     assert tm.searches < accepted  # matched per track, not per face
+    # the default embedder end to end: removal takes him out of the running matcher
+    matched = next(e for e in events)
+    store.remove_entry("poi", "lin")
+    assert tm.matcher.refresh()
+    assert tm.matcher.best(np.ones(analyzer.embedder.dim, np.float32)) is None
+    assert matched.threshold == tm.matcher.default_threshold

@@ -109,12 +109,12 @@ def _all_bytes(root: Path) -> bytes:
 
 def test_removal_leaves_no_trace(
     store: WatchlistStore,
-    analyzer: FaceAnalyzer,
+    dlib_analyzer: FaceAnalyzer,
     one_face: NDArray[np.uint8],
     write_image: Callable[[str, NDArray[np.uint8]], Path],
 ) -> None:
     photo = write_image("person.jpg", one_face)
-    entry = enrol(store, analyzer, "residents", "Zhang Wei 张伟", [photo])
+    entry = enrol(store, dlib_analyzer, "residents", "Zhang Wei 张伟", [photo])
     store.add_entry("residents", "Keeper", _vec(5), model=MODEL)
     idx, _ = store.index("residents", MODEL)  # writes the cached index file
     assert any(store.cache_dir.iterdir())
@@ -142,14 +142,14 @@ def test_removal_leaves_no_trace(
 
 def test_embeddings_and_photos_never_logged(
     store: WatchlistStore,
-    analyzer: FaceAnalyzer,
+    dlib_analyzer: FaceAnalyzer,
     one_face: NDArray[np.uint8],
     write_image: Callable[[str, NDArray[np.uint8]], Path],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     photo = write_image("p.jpg", one_face)
     with caplog.at_level(logging.DEBUG):
-        enrol(store, analyzer, "residents", "P", [photo])
+        enrol(store, dlib_analyzer, "residents", "P", [photo])
         idx, _ = store.index("residents", MODEL)
         WatchlistMatcher.from_store(store, MODEL).match(idx.matrix[0])
         store.remove_entry("residents", "P")

@@ -345,6 +345,7 @@ class Runtime:
                 track_id=read.track_id,
             ),
         )
+
     def open_main_stream(self, camera_id: str, env: Mapping[str, str] | None = None) -> None:
         """Open the camera's main stream if it detects on a sub-stream (else nothing)."""
         cam = self.cameras.get(camera_id)

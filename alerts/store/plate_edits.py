@@ -112,7 +112,7 @@ def add_plate(
 ) -> PlateEntry:
     """Add (or replace) one plate in the list, audited; nothing is written on a refusal."""
     norm = check_plate(plate)
-    reason = " ".join(reason.split()).replace(",", "，")
+    reason = " ".join(reason.split())  # one line; commas are fine (split at the first)
     if not reason:
         raise ListEditError("reason: say why the plate is on the list")
     if until is not None and until < (today or date.today()):

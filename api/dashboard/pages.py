@@ -229,6 +229,7 @@ def plan(request: Request, scope: PageScope, svc: Svc) -> Any:
                             "x": x,
                             "y": y,
                             "state": states.get(cam.id, "offline"),
+                            "label": label(lang_of(request), states.get(cam.id, "offline")),
                         }
                     )
             with svc.tx() as s:

@@ -103,9 +103,11 @@
     return tr;
   }
 
-  function refreshDrawer(id) {
+  function refreshDrawer(id, version) {
     const d = document.querySelector("#drawer .drawer-body");
-    if (d && d.dataset.incident === id) {
+    // The drawer already shows this version (it answered our own action): keep what the
+    // operator is typing.
+    if (d && d.dataset.incident === id && String(version) !== d.dataset.version) {
       htmx.ajax("GET", "/ui/incidents/" + id + "/drawer", { target: "#drawer", swap: "innerHTML" });
     }
   }
@@ -136,12 +138,12 @@
       if (d.published) {
         requestAnimationFrame(() => state.latencies.push(Date.now() / 1000 - d.published));
       }
-      if (!isNew) refreshDrawer(d.id);
+      if (!isNew) refreshDrawer(d.id, -1);
     });
     es.addEventListener("changed", (e) => {
       const d = JSON.parse(e.data);
       if (document.getElementById("row-" + d.id)) place(fromHtml(d.html), false);
-      refreshDrawer(d.id);
+      refreshDrawer(d.id, d.version);
     });
     es.onerror = () => {
       state.connected = false;

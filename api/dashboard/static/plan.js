@@ -19,7 +19,7 @@
     const p = planMap(el, true);
     JSON.parse(el.dataset.cams || "[]").forEach((c) => {
       L.circleMarker(p.at(c.x, c.y), { radius: 9, color: "#111", weight: 2, fillColor: HEALTH[c.state] || "#6b7280", fillOpacity: 1 })
-        .bindTooltip("📷 " + c.name + " · " + c.state, { permanent: true, direction: "right", className: "cam-label" })
+        .bindTooltip(c.name + " · " + c.label, { permanent: true, direction: "right", className: "cam-label" })
         .addTo(p.map);
     });
     JSON.parse(el.dataset.pins || "[]").forEach((i) => {

@@ -71,5 +71,16 @@ PLATE_READS_MAXLEN = 200_000
 # incidents of snoozed cameras are stored but not announced here.
 INCIDENT_CHANNEL = PREFIX + "incidents:live"
 
+
+def camera_offline(camera_id: str) -> str:
+    """String ``shouwang:camera:offline:<camera id>``: an offline incident was raised.
+
+    Set with ``SET NX EX`` (TTL ``alerts.camera_watch.OFFLINE_TTL_S``, 10 minutes) by the
+    web service that noticed the camera lose its worker, so several services watching
+    one site raise one incident per outage.
+    """
+    return f"{PREFIX}camera:offline:{camera_id}"
+
+
 # Consumer group of the alert store on ALERT_STREAM and PLATE_READS.
 STORE_GROUP = "store"

@@ -118,7 +118,7 @@ class Server:
         return c
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def rclient() -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
     try:
@@ -141,23 +141,32 @@ def _server(tmp: Path, url: str) -> Iterator[Server]:
         srv.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, rclient: redis.Redis) -> Iterator[Server]:
-    """One real server on SQLite for the module's tests."""
+    """One real server on SQLite for every dashboard test (starting one takes seconds)."""
     yield from _server(tmp_path_factory.mktemp("dash"), "")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def any_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, rclient: redis.Redis
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    rclient: redis.Redis,
+    server: Server,
 ) -> Iterator[Server]:
-    """A real server on SQLite, then on PostgreSQL."""
-    url = "" if request.param == "sqlite" else reset_postgres()
-    rclient.flushdb()
-    yield from _server(tmp_path_factory.mktemp(f"dash-{request.param}"), url)
+    """The SQLite server, then one on PostgreSQL (same Redis: they must not both consume
+    the alert stream, so the SQLite one is stopped meanwhile)."""
+    if request.param == "sqlite":
+        yield server
+        return
+    server.stop()
+    try:
+        yield from _server(tmp_path_factory.mktemp("dash-pg"), reset_postgres())
+    finally:
+        server.start()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scene(server: Server, rclient: redis.Redis) -> Scene:
     return Scene(server.site, rclient, server.data / "evidence")
 

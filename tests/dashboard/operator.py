@@ -48,7 +48,7 @@ class Operator:
         self.waits_until_live()
         return self
 
-    def waits_until_live(self, timeout_ms: float = 30_000) -> None:
+    def waits_until_live(self, timeout_ms: float = 60_000) -> None:
         self.page.wait_for_function(
             "window.shouwang && window.shouwang.connected", timeout=timeout_ms
         )

@@ -6,6 +6,7 @@
   const state = {
     latencies: [],       // publish-to-visible seconds, one per alert event shown
     received: {},        // SSE entry id -> times received (a replay must not repeat one)
+    changedAt: {},       // incident id -> Date.now() when another desk's action showed
     unread: new Set(),   // incident ids pushed live and not opened yet
     connected: false,
     opens: 0,
@@ -143,6 +144,7 @@
     es.addEventListener("changed", (e) => {
       const d = JSON.parse(e.data);
       if (document.getElementById("row-" + d.id)) place(fromHtml(d.html), false);
+      requestAnimationFrame(() => { state.changedAt[d.id] = Date.now(); });
       refreshDrawer(d.id, d.version);
     });
     es.onerror = () => {

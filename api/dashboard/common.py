@@ -7,14 +7,16 @@ session ended lands on the login form.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.templating import Jinja2Templates
 
+from alerts.store.queries import IncidentFilter
 from alerts.store.users import User, session_user
 from api.dashboard.i18n import Lang, label
 from api.deps import SESSION_COOKIE, Scope, Svc, compound_scope
@@ -113,3 +115,50 @@ def fragment(svc: Services, lang: str, name: str, **ctx: Any) -> str:
         site=svc.site,
         **ctx,
     )
+
+
+_Opt = Annotated[str, Query(max_length=64)]
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The incident filters of the desk and the search page (empty = any)."""
+
+    compound: str = ""
+    camera: str = ""
+    type: str = ""
+    severity: str = ""
+    state: str = ""
+
+    def chosen(self) -> dict[str, str]:
+        """Field → chosen value, for the page's selects."""
+        return asdict(self)
+
+    def incident_filter(
+        self, scope: Scope, since: datetime | None = None, until: datetime | None = None
+    ) -> IncidentFilter | None:
+        """The store's filter within the user's scope; None when it can match nothing."""
+        comps = scope.compounds
+        if self.compound:
+            if not scope.allows(self.compound):
+                return None
+            comps = frozenset({self.compound})
+        return IncidentFilter(
+            since=since,
+            until=until,
+            compounds=comps,
+            camera=self.camera or None,
+            type=self.type or None,
+            severity=self.severity if self.severity in SEVERITIES else None,
+            state=self.state if self.state in STATES else None,
+        )
+
+
+def filters(
+    compound: _Opt = "", camera: _Opt = "", type: _Opt = "", severity: _Opt = "", state: _Opt = ""
+) -> Filters:
+    """The filters of the query string."""
+    return Filters(compound, camera, type, severity, state)
+
+
+Chosen = Annotated[Filters, Depends(filters)]

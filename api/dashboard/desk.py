@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Form, HTTPException, Path, Request, status
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from alerts.store.users import User
 from api.dashboard.common import (
     SEVERITIES,
     STATES,
+    Chosen,
     PageScope,
     compound_names,
     fragment,
@@ -40,29 +41,6 @@ from api.services import Services
 router = APIRouter(tags=["dashboard"])
 
 IncidentId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
-_Opt = Annotated[str | None, Query(max_length=64)]
-
-
-def _filter(
-    scope: Scope,
-    compound: str | None,
-    camera: str | None,
-    type: str | None,
-    severity: str | None,
-    state: str | None,
-) -> queries.IncidentFilter | None:
-    comps = scope.compounds
-    if compound:
-        if not scope.allows(compound):
-            return None
-        comps = frozenset({compound})
-    return queries.IncidentFilter(
-        compounds=comps,
-        camera=camera or None,
-        type=type or None,
-        severity=severity if severity in SEVERITIES else None,
-        state=state if state in STATES else None,
-    )
 
 
 def _rows(svc: Services, f: queries.IncidentFilter | None, limit: int = 100) -> list[Any]:
@@ -88,19 +66,10 @@ def latest_stream_id(svc: Services) -> str:
 
 
 @router.get("/ui/desk", response_class=HTMLResponse)
-def desk(
-    request: Request,
-    scope: PageScope,
-    svc: Svc,
-    compound: _Opt = None,
-    camera: _Opt = None,
-    type: _Opt = None,
-    severity: _Opt = None,
-    state: _Opt = None,
-) -> Any:
+def desk(request: Request, scope: PageScope, svc: Svc, f: Chosen) -> Any:
     """The alarm desk (landing page): live incidents newest first, filters, drawer."""
     since = latest_stream_id(svc)
-    rows = _rows(svc, _filter(scope, compound, camera, type, severity, state))
+    rows = _rows(svc, f.incident_filter(scope))
     cams = [c for c in (svc.site.cameras if svc.site else []) if scope.allows(c.compound)]
     from alerts.model import ALERT_TYPES
 
@@ -117,29 +86,14 @@ def desk(
         types=ALERT_TYPES,
         severities=SEVERITIES,
         states=STATES,
-        chosen={
-            "compound": compound or "",
-            "camera": camera or "",
-            "type": type or "",
-            "severity": severity or "",
-            "state": state or "",
-        },
+        chosen=f.chosen(),
     )
 
 
 @router.get("/ui/incidents/rows", response_class=HTMLResponse)
-def rows(
-    request: Request,
-    scope: PageScope,
-    svc: Svc,
-    compound: _Opt = None,
-    camera: _Opt = None,
-    type: _Opt = None,
-    severity: _Opt = None,
-    state: _Opt = None,
-) -> str:
+def rows(request: Request, scope: PageScope, svc: Svc, f: Chosen) -> str:
     """The table body for the chosen filters (htmx swaps it in)."""
-    found = _rows(svc, _filter(scope, compound, camera, type, severity, state))
+    found = _rows(svc, f.incident_filter(scope))
     return fragment(svc, lang_of(request), "_rows.html", rows=found)
 
 
@@ -220,8 +174,18 @@ def _plan_of(svc: Services, compound: str) -> Any:
 
 @router.get("/ui/incidents/{incident_id}/drawer", response_class=HTMLResponse)
 def drawer(incident_id: IncidentId, request: Request, scope: PageScope, svc: Svc) -> str:
-    """The detail drawer (htmx puts it beside the table, which stays in place)."""
-    return drawer_html(svc, lang_of(request), scope, incident_id)
+    """The detail drawer (htmx puts it beside the table, which stays in place); audited,
+    as it shows personal data (plate readings, face matches)."""
+    html = drawer_html(svc, lang_of(request), scope, incident_id)
+    with svc.tx() as s:
+        audit.append(
+            s,
+            actor=scope.user.name,
+            action="incident.view",
+            target=incident_id,
+            source=client_address(request),
+        )
+    return html
 
 
 @router.get("/ui/incidents/{incident_id}/row", response_class=HTMLResponse)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request, stat
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from alerts import keys
+from alerts.camera_watch import online_cameras
 from alerts.store import audit, snoozes
 from alerts.store.access_log import VehicleRead
 from alerts.store.incidents import EvidenceLink, Incident
@@ -122,11 +122,9 @@ def camera_states(svc: Services, scope: Scope) -> list[dict[str, Any]]:
     cams = [c for c in (svc.site.cameras if svc.site else []) if scope.allows(c.compound)]
     ids = [c.id for c in cams]
     try:
-        owners = svc.redis.mget([keys.camera_lease(i) for i in ids]) if ids else []
-        now_ms = int(float(svc.redis.time()[0]) * 1000)
-        alive = {str(a) for a in svc.redis.zrangebyscore(keys.WORKERS, now_ms, "+inf")}
+        holders = online_cameras(svc.redis, ids)
     except (redis.RedisError, OSError):
-        owners, alive = [None] * len(ids), set()
+        holders = {}
     with svc.tx() as s:
         snz = snoozes.active(s)
         tampered = set(
@@ -162,8 +160,9 @@ def camera_states(svc: Services, scope: Scope) -> list[dict[str, Any]]:
             if sha:
                 snaps[cam_id] = str(sha)
     out: list[dict[str, Any]] = []
-    for cam, owner in zip(cams, owners, strict=True):
-        live = owner is not None and str(owner) in alive
+    for cam in cams:
+        owner = holders.get(cam.id)
+        live = owner is not None
         state = "streaming" if live else "offline"
         if cam.id in tampered:
             state = "tampered"

@@ -11,13 +11,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from alerts.store import audit, queries
-from api.dashboard.common import SEVERITIES, STATES, PageScope, compound_names, render, site_zone
+from api.dashboard.common import (
+    SEVERITIES,
+    STATES,
+    Chosen,
+    PageScope,
+    compound_names,
+    render,
+    site_zone,
+)
 from api.dashboard.views import names_of, row_of_incident
 from api.deps import Svc, client_address
 
 router = APIRouter(tags=["dashboard"])
-
-_Opt = Annotated[str | None, Query(max_length=64)]
 
 
 def _day(text: str | None, zone: Any, end: bool = False) -> datetime | None:
@@ -36,30 +42,18 @@ def search(
     request: Request,
     scope: PageScope,
     svc: Svc,
+    chosen: Chosen,
     plate: Annotated[str | None, Query(max_length=16)] = None,
     since: Annotated[str | None, Query(max_length=10)] = None,
     until: Annotated[str | None, Query(max_length=10)] = None,
-    compound: _Opt = None,
-    camera: _Opt = None,
-    type: _Opt = None,
-    severity: _Opt = None,
-    state: _Opt = None,
 ) -> Any:
     """Incident history and, when a plate is given, its fuzzy access-log matches."""
     zone = site_zone(svc)
     t0, t1 = _day(since, zone), _day(until, zone, end=True)
-    comps = scope.compounds
-    if compound:
-        comps = frozenset({compound}) if scope.allows(compound) else frozenset()
-    f = queries.IncidentFilter(
-        since=t0,
-        until=t1,
-        compounds=comps,
-        camera=camera or None,
-        type=type or None,
-        severity=severity if severity in SEVERITIES else None,
-        state=state if state in STATES else None,
+    f = chosen.incident_filter(scope, since=t0, until=t1) or queries.IncidentFilter(
+        compounds=frozenset()
     )
+    comps = f.compounds
     reads: list[Any] = []
     problem = ""
     with svc.tx() as s:
@@ -91,15 +85,7 @@ def search(
         rows=rows,
         reads=reads,
         problem=problem,
-        q={
-            "plate": plate or "",
-            "since": since or "",
-            "until": until or "",
-            "compound": compound or "",
-            "type": type or "",
-            "severity": severity or "",
-            "state": state or "",
-        },
+        q={"plate": plate or "", "since": since or "", "until": until or "", **chosen.chosen()},
         compounds=compound_names(svc, scope),
         severities=SEVERITIES,
         states=STATES,

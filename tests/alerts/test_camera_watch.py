@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,31 +11,22 @@ from alerts import keys
 from alerts.camera_watch import CameraWatch, online_cameras
 from shouwang.config import load_site
 from tests.alerts.factory import TEST_REDIS_URL, stream_alerts
+from tests.store.conftest import r  # noqa: F401  (the flushed test Redis)
 
 pytestmark = pytest.mark.redis
 SITE = Path(__file__).resolve().parents[2] / "configs" / "demo-site.yaml"
 
 
-@pytest.fixture
-def r() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.skip(f"no Redis at {TEST_REDIS_URL}: {exc}")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+def holds(client: redis.Redis, camera: str, worker: str = "w1", alive: bool = True) -> None:
+    now_ms = int(float(client.time()[0]) * 1000)
+    client.set(keys.camera_lease(camera), worker, px=60_000)
+    client.zadd(keys.WORKERS, {worker: now_ms + (60_000 if alive else -1_000)})
 
 
-def holds(r: redis.Redis, camera: str, worker: str = "w1", alive: bool = True) -> None:
-    now_ms = int(float(r.time()[0]) * 1000)
-    r.set(keys.camera_lease(camera), worker, px=60_000)
-    r.zadd(keys.WORKERS, {worker: now_ms + (60_000 if alive else -1_000)})
-
-
-def test_going_offline_raises_one_incident_per_outage(r: redis.Redis, tmp_path: Path) -> None:
+def test_going_offline_raises_one_incident_per_outage(
+    r: redis.Redis,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     watch = CameraWatch(load_site(SITE), r, TEST_REDIS_URL, tmp_path)
     try:
         assert watch.check() == [], "never seen online: nothing to report"
@@ -60,7 +50,9 @@ def test_going_offline_raises_one_incident_per_outage(r: redis.Redis, tmp_path: 
 
 @pytest.mark.parametrize(("alive", "expected"), [(True, "w1"), (False, None)])
 def test_a_camera_is_online_only_while_its_holder_heartbeats(
-    r: redis.Redis, alive: bool, expected: str | None
+    r: redis.Redis,  # noqa: F811
+    alive: bool,
+    expected: str | None,
 ) -> None:
     holds(r, "b3-entrance", alive=alive)
     assert online_cameras(r, ["b3-entrance", "north-gate"]) == {

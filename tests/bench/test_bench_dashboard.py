@@ -21,14 +21,7 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from tests.dashboard.conftest import (  # noqa: F401  (fixtures)
-    Server,
-    browser,
-    contexts,
-    rclient,
-    scene,
-    server,
-)
+from tests.dashboard.fixtures import Server
 from tests.dashboard.operator import Operator
 from tests.dashboard.scene import Scene
 from tests.dashboard.test_desk_browser import wait_stored
@@ -45,14 +38,15 @@ def _pct(data: list[float], q: float) -> float:
 
 
 def test_publish_to_visible_and_claim_to_seen(
-    benchmark: BenchmarkFixture,
-    browser: Any,  # noqa: F811
-    server: Server,  # noqa: F811
-    scene: Scene,  # noqa: F811
-    contexts: list[Any],  # noqa: F811
+    benchmark: BenchmarkFixture, request: pytest.FixtureRequest
 ) -> None:
     if benchmark.disabled:
         pytest.skip("a measurement: run with --benchmark-enable")
+    # Asked for only now: the smoke run (benchmarks disabled) starts no server or browser.
+    browser: Any = request.getfixturevalue("browser")
+    server: Server = request.getfixturevalue("server")
+    scene: Scene = request.getfixturevalue("scene")
+    contexts: list[Any] = request.getfixturevalue("contexts")
     wang = Operator(browser, server, "wang", contexts).logs_in().watches_the_desk()
     li = Operator(browser, server, "li", contexts).logs_in().watches_the_desk()
     alerts = [scene.alert(track_id=9000 + i, evidence=False) for i in range(ALERTS)]

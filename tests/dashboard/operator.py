@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.dashboard.conftest import Server
+from tests.dashboard.fixtures import Server
 from tests.store.conftest import PASSWORD
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard.conftest import Server
+from tests.dashboard.fixtures import Server
 from tests.dashboard.operator import Operator
 from tests.dashboard.scene import Scene
 

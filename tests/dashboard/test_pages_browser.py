@@ -17,7 +17,7 @@ from ulid import ULID
 
 from alerts import keys
 from alerts.plate_reads import PlateRead, publish_read
-from tests.dashboard.conftest import Server
+from tests.dashboard.fixtures import Server
 from tests.dashboard.operator import Operator
 from tests.dashboard.scene import Scene
 from tests.dashboard.test_desk_browser import wait_stored

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dashboard.conftest import Server
+from tests.dashboard.fixtures import Server
 from tests.dashboard.scene import Scene
 from tests.dashboard.test_desk_browser import wait_stored
 from tests.store.conftest import PASSWORD

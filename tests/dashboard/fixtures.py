@@ -1,4 +1,5 @@
-"""Fixtures for the dashboard: a real ``shouwang serve`` (uvicorn on a free port, real
+"""Fixtures for the dashboard (a plugin loaded by tests/conftest.py, so the dashboard tests
+and the dashboard benchmark share one server and one browser per session): a real ``shouwang serve`` (uvicorn on a free port, real
 Redis, SQLite or PostgreSQL), the test site, users, and Debian's Chromium via Playwright.
 
 Browser tests save a screenshot of every open page when they fail
@@ -195,7 +196,9 @@ _FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def contexts(browser: object, request: pytest.FixtureRequest) -> Iterator[list[object]]:
+def contexts(
+    browser: object, request: pytest.FixtureRequest, _clean_artifacts: None
+) -> Iterator[list[object]]:
     """Browser contexts the test opens (one per operator); screenshots on failure."""
     opened: list[object] = []
     yield opened
@@ -212,6 +215,6 @@ def contexts(browser: object, request: pytest.FixtureRequest) -> Iterator[list[o
         ctx.close()  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def _clean_artifacts() -> None:
     shutil.rmtree(ARTIFACTS, ignore_errors=True)

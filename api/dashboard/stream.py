@@ -140,9 +140,13 @@ async def _read_alerts(
     snoozed = _Snoozed(svc)
     last = since
     try:
-        if last == "$":  # resolve now: a later "$" would skip what arrived in between
-            newest = await client.xrevrange(keys.ALERT_STREAM, count=1)
-            last = str(newest[0][0]) if newest else "0-0"
+        while last == "$":  # resolve now: a later "$" would skip what arrived in between
+            try:
+                newest = await client.xrevrange(keys.ALERT_STREAM, count=1)
+                last = str(newest[0][0]) if newest else "0-0"
+            except (aredis.RedisError, OSError) as exc:
+                log.warning("desk stream: Redis unavailable (%s); retrying", exc)
+                await asyncio.sleep(1.0)
         first = True
         while True:
             try:

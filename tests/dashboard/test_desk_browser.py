@@ -4,6 +4,7 @@ alerts appear live, two operators see each other's actions, a restart loses noth
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -75,6 +76,25 @@ def test_claim_is_seen_by_the_other_operator_whose_close_names_the_holder(
     li.closes("confirmed", "seen from the other desk")
     expect(li.drawer_message()).to_contain_text("wang")
     assert wait_stored(server, a.id)["state"] == "acknowledged", "li's close changed nothing"
+
+
+def test_the_keyboard_claims_the_selected_alert(
+    browser: Any, server: Server, scene: Scene, contexts: list[Any]
+) -> None:
+    wang = Operator(browser, server, "wang", contexts).logs_in().watches_the_desk()
+    a = scene.alert(track_id=2501, severity="critical", evidence=False)
+    scene.publish(a)
+    wang.sees_alert(a.id)
+    wait_stored(server, a.id)
+    wang.page.locator("body").press("j")  # the newest row is the first
+    expect(wang.row(a.id)).to_have_class(re.compile(r"\bsel\b"))
+    wang.page.locator("body").press("Enter")
+    expect(wang.page.locator(f'#drawer [data-incident="{a.id}"]')).to_be_visible()
+    wang.page.locator("body").press("c")
+    expect(wang.row(a.id)).to_have_attribute("data-state", "acknowledged")
+    expect(wang.page.locator('#drawer [data-state="acknowledged"]')).to_be_visible()
+    wang.page.locator("body").press("Escape")
+    expect(wang.page.locator("#drawer .drawer-body")).to_have_count(0)
 
 
 def test_the_page_reconnects_after_a_restart_and_shows_what_it_missed_once(

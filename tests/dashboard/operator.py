@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,15 @@ from playwright.sync_api import Browser, Page, expect
 from tests.dashboard.fixtures import Server
 from tests.store.conftest import PASSWORD
 
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_IMG = ROOT / "docs" / "img"
+#: Where screenshots go on an ordinary run; tracked docs/img only on request.
+OUT_IMG = ROOT / "out" / "screenshots"
+
+
+def screenshot_dir() -> Path:
+    """``docs/img`` with ``SHOUWANG_UPDATE_SCREENSHOTS=1``, else ``out/screenshots``."""
+    return DOCS_IMG if os.environ.get("SHOUWANG_UPDATE_SCREENSHOTS") == "1" else OUT_IMG
 
 
 class Operator:
@@ -90,8 +99,9 @@ class Operator:
         return self.page.evaluate(expression)
 
     def screenshot(self, name: str) -> Path:
-        """Save the page for the docs: ``docs/img/dashboard-<name>.png``."""
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        path = DOCS_IMG / f"dashboard-{name}.png"
+        """Save the page as ``dashboard-<name>.png`` in :func:`screenshot_dir`."""
+        folder = screenshot_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"dashboard-{name}.png"
         self.page.screenshot(path=str(path))
         return path

@@ -1,5 +1,6 @@
-"""Every page of the dashboard on the demo site, in Debian's Chromium: the screenshots in
-docs/img come from here, and bad input gets a sentence in the page, nothing half-saved.
+"""Every page of the dashboard on the demo site, in Debian's Chromium: the screenshots
+(out/screenshots, or docs/img with SHOUWANG_UPDATE_SCREENSHOTS=1) come from here, and
+bad input gets a sentence in the page, nothing half-saved.
 """
 
 from __future__ import annotations

@@ -82,5 +82,17 @@ def camera_offline(camera_id: str) -> str:
     return f"{PREFIX}camera:offline:{camera_id}"
 
 
+def camera_health(camera_id: str) -> str:
+    """Hash ``shouwang:camera:health:<camera id>``: the camera's stream health.
+
+    Fields of ``alerts.camera_health.CameraHealth`` (state, fps_decoded, fps_analysed,
+    frames_dropped, reconnects, decode_errors, last_error (redacted), last_frame_at,
+    worker, reported_at), rewritten about once a second by the worker serving the camera.
+    TTL ``alerts.camera_health.HEALTH_TTL_S`` (5 s), refreshed on every write: no hash
+    means no worker reports on the camera (offline).
+    """
+    return f"{PREFIX}camera:health:{camera_id}"
+
+
 # Consumer group of the alert store on ALERT_STREAM and PLATE_READS.
 STORE_GROUP = "store"

@@ -36,6 +36,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field
 from ulid import ULID
 
+from alerts.camera_health import HealthReporter
 from alerts.errors import EvidenceError
 from alerts.leases import LeaseChange, LeaseManager
 from alerts.model import FaceSubject, PlateSubject, SceneSubject, TrackSubject
@@ -223,6 +224,7 @@ class Runtime:
         self._main_sources: list[Source] = []
         self.worker: Worker | None = None
         self.leases: LeaseManager | None = None
+        self.health: HealthReporter | None = None
 
     # -- models --------------------------------------------------------------------------
 
@@ -368,6 +370,7 @@ class Runtime:
         worker = self.build_worker(sources, active=set() if self.config.leases else None)
         if self.config.leases:
             self._start_leases(worker, list(sources))
+        self._start_health(sources, worker)
         try:
             worker.run(stop)
         finally:
@@ -395,11 +398,34 @@ class Runtime:
             worker.set_active(cameras)
         self.leases.start(on_change)
 
+    def _start_health(self, sources: Mapping[str, FrameSource], worker: Worker) -> None:
+        """Report the served cameras' stream health to Redis about once a second."""
+        probes: dict[str, Callable[[], Any]] = {}
+        for cid, src in sources.items():
+            probe = getattr(src, "health", None)
+            if callable(probe):
+                probes[cid] = probe
+
+        def analysed() -> dict[str, float]:
+            return {c: float(r["fps"]) for c, r in worker.stats().per_camera.items()}
+
+        self.health = HealthReporter(
+            connect(self.config.redis_url, timeout_s=1.0),
+            self.worker_id,
+            lambda: {cid: probe() for cid, probe in probes.items()},
+            analysed,
+            worker.active,
+        )
+        self.health.start()
+
     def close(self) -> int:
         """Give leases back, stop main streams, publish or keep what is in flight.
 
         Returns how many alerts stayed in the outbox (published on the next start).
         """
+        if self.health is not None:
+            self.health.stop()
+            self.health = None
         if self.leases is not None:
             try:
                 self.leases.stop(release=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -18,7 +19,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request, stat
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from alerts.camera_watch import online_cameras
+from alerts.camera_health import CameraHealth, read_health
+from alerts.camera_watch import is_down
 from alerts.store import audit, snoozes
 from alerts.store.access_log import VehicleRead
 from alerts.store.incidents import EvidenceLink, Incident
@@ -112,19 +114,30 @@ def switch_language(lang: Annotated[str, Path(pattern="^(zh|en)$")], request: Re
     return out
 
 
+#: The stream's state (streams.health.State) → the page's health word.
+_HEALTH_STATE = {
+    "streaming": "streaming",
+    "connecting": "connecting",
+    "reconnecting": "reconnecting",
+    "failed": "failed",
+    "stopped": "offline",
+}
+
+
 def camera_states(svc: Services, scope: Scope) -> list[dict[str, Any]]:
     """Every camera in the user's compounds with what the workers leave in Redis.
 
-    Workers report a camera by holding its lease (``keys.camera_lease``) while they
-    heartbeat (``keys.WORKERS``); a camera with no live holder is offline. Tamper comes
-    from open ``camera.tamper`` incidents, snooze and last activity from the store.
+    The worker serving a camera reports its stream health about once a second
+    (``alerts.camera_health``): state, fps, last error. A camera no worker reports on is
+    offline. Tamper comes from open ``camera.tamper`` incidents, snooze and last activity
+    from the store.
     """
     cams = [c for c in (svc.site.cameras if svc.site else []) if scope.allows(c.compound)]
     ids = [c.id for c in cams]
     try:
-        holders = online_cameras(svc.redis, ids)
+        reports: dict[str, CameraHealth | None] = read_health(svc.redis, ids)
     except (redis.RedisError, OSError):
-        holders = {}
+        reports = {}
     with svc.tx() as s:
         snz = snoozes.active(s)
         tampered = set(
@@ -160,10 +173,11 @@ def camera_states(svc: Services, scope: Scope) -> list[dict[str, Any]]:
             if sha:
                 snaps[cam_id] = str(sha)
     out: list[dict[str, Any]] = []
+    now = time.time()
     for cam in cams:
-        owner = holders.get(cam.id)
-        live = owner is not None
-        state = "streaming" if live else "offline"
+        report = reports.get(cam.id)
+        state = _HEALTH_STATE.get(report.state, "offline") if report else "offline"
+        live = not is_down(report, now)
         if cam.id in tampered:
             state = "tampered"
         if cam.id in snz:
@@ -173,7 +187,8 @@ def camera_states(svc: Services, scope: Scope) -> list[dict[str, Any]]:
                 "cam": cam,
                 "state": state,
                 "online": live,
-                "worker": owner,
+                "worker": report.worker if report else None,
+                "report": report,
                 "snooze": snz.get(cam.id),
                 "last_alert": last_alert.get(cam.id),
                 "last_read": last_read.get(cam.id),

@@ -6,6 +6,7 @@ bad input gets a sentence in the page, nothing half-saved.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,17 @@ import pytest
 from playwright.sync_api import expect
 from ulid import ULID
 
-from alerts import keys
+from alerts.camera_health import HealthReporter
 from alerts.plate_reads import PlateRead, publish_read
+from streams import SourceOptions, open_source
 from tests.dashboard.fixtures import Server
 from tests.dashboard.operator import Operator
 from tests.dashboard.scene import Scene
 from tests.dashboard.test_desk_browser import wait_stored
+from tests.streams.conftest import free_port, make_clip
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis, pytest.mark.slow]
+SECRET = "s3cret-pw"
 
 
 def plate_crop(text: str) -> np.ndarray:
@@ -34,17 +38,36 @@ def plate_crop(text: str) -> np.ndarray:
     return img
 
 
-def a_worker_holds(scene: Scene, camera: str, worker: str = "worker-a") -> None:
-    """What a live worker leaves in Redis: the camera's lease and its heartbeat."""
-    now_ms = int(float(scene.r.time()[0]) * 1000)
-    scene.r.set(keys.camera_lease(camera), worker, px=120_000)
-    scene.r.zadd(keys.WORKERS, {worker: now_ms + 120_000})
+@pytest.fixture(scope="module")
+def streams_reported(scene: Scene, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A worker's health reports on real streams: north-gate decodes a video file, the
+    b3 entrance camera's RTSP address does not answer (so it reconnects, with an error)."""
+    clip = make_clip(tmp_path_factory.mktemp("cams") / "north-gate.mp4", 4)
+    dead = f"rtsp://admin:{SECRET}@127.0.0.1:{free_port()}/Streaming/101"
+    sources = {
+        "north-gate": open_source("north-gate", str(clip), SourceOptions(realtime=True, loop=True)),
+        "b3-entrance": open_source("b3-entrance", dead),
+    }
+    for src in sources.values():
+        src.start()
+    reporter = HealthReporter(
+        scene.r,
+        "worker-a",
+        lambda: {cid: src.health() for cid, src in sources.items()},
+        lambda: {"north-gate": 5.0},
+        lambda: sources,
+        interval_s=0.5,
+    )
+    reporter.start()
+    yield
+    reporter.stop()
+    for src in sources.values():
+        src.stop(timeout=2.0)
 
 
 @pytest.fixture(scope="module")
-def demo(server: Server, scene: Scene) -> dict[str, Any]:
+def demo(server: Server, scene: Scene, streams_reported: None) -> dict[str, Any]:
     """The demo shift: a blacklisted plate, an intrusion, a covered camera, plate reads."""
-    a_worker_holds(scene, "north-gate")
     plate = scene.alert(camera="north-gate", kind="plate", box=(520, 380, 760, 470), track_id=11)
     intrusion = scene.alert(camera="b3-entrance", track_id=12, box=(300, 420, 420, 700))
     tamper = scene.alert(camera="b3-entrance", kind="tamper", severity="critical", track_id=13)
@@ -118,6 +141,11 @@ def test_screenshots_of_every_page(
     expect(admin.page.locator('tr[data-camera="b3-entrance"] .health')).to_have_class(
         "health h-tampered"
     )
+    gate = admin.page.locator('tr[data-camera="north-gate"]')
+    expect(gate.locator(".fps")).to_contain_text("5.0 /")
+    b3 = admin.page.locator('tr[data-camera="b3-entrance"]')
+    expect(b3.locator(".last-error")).to_contain_text("rtsp://***@127.0.0.1")
+    assert SECRET not in admin.page.content()
     expect(admin.page.locator(".banner")).to_contain_text("Building 3 entrance")
     admin.screenshot("cameras")
 

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   const COLOURS = { info: "#64748b", low: "#0ea5e9", medium: "#eab308", high: "#f97316", critical: "#dc2626" };
-  const HEALTH = { streaming: "#16a34a", offline: "#6b7280", tampered: "#dc2626", snoozed: "#a855f7", reconnecting: "#eab308", failed: "#dc2626" };
+  const HEALTH = { streaming: "#16a34a", offline: "#6b7280", tampered: "#dc2626", snoozed: "#a855f7", reconnecting: "#eab308", connecting: "#eab308", failed: "#dc2626" };
 
   function planMap(el, interactive) {
     const w = Number(el.dataset.w), h = Number(el.dataset.h);

@@ -136,7 +136,11 @@ def drawer_html(svc: Services, lang: str, scope: Scope, incident_id: str, msg: s
             for a in inc.activity
         ]
         comments = {c.id: c.text for c in inc.comments}
-    snap = refs.get("snapshot") or {}
+    # The clean frame with the box drawn over it when the alert has one; older alerts
+    # have only the snapshot with the box burnt in (then no box is drawn again).
+    picture = ev.get("frame") or ev.get("snapshot")
+    snap = refs.get("frame" if "frame" in ev else "snapshot") or {}
+    box = snap.get("box") if "frame" in ev else None
     return fragment(
         svc,
         lang,
@@ -145,7 +149,8 @@ def drawer_html(svc: Services, lang: str, scope: Scope, incident_id: str, msg: s
         alert=alert,
         loc=loc,
         place=loc.get("place") or {},
-        snapshot=ev.get("snapshot"),
+        snapshot=picture,
+        box=box,
         crop=ev.get("crop"),
         snap_w=snap.get("width"),
         snap_h=snap.get("height"),

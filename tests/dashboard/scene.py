@@ -89,13 +89,15 @@ class Scene:
         box: tuple[float, float, float, float] = (560.0, 330.0, 700.0, 700.0),
         evidence: bool = True,
         plate: str = "宁B88888",
+        clean: bool = True,
     ) -> Alert:
-        """A new alert with a located subject and (by default) a real snapshot and crop."""
+        """A new alert with a located subject and (by default) a real snapshot, crop and
+        clean frame; ``clean=False`` leaves the frame out, as alerts stored before it did."""
         cam = self.site.camera(camera)
         comp = self.site.compound(cam.compound)
         loc = Locator(cam, comp).locate(box)
         refs = (
-            self.evidence.snapshot(frame(track_id % 5), box, label=f"#{track_id}")
+            self.evidence.snapshot(frame(track_id % 5), box, label=f"#{track_id}", clean=clean)
             if evidence
             else []
         )

@@ -71,8 +71,8 @@ def demo(server: Server, scene: Scene, streams_reported: None) -> dict[str, Any]
     plate = scene.alert(camera="north-gate", kind="plate", box=(520, 380, 760, 470), track_id=11)
     intrusion = scene.alert(camera="b3-entrance", track_id=12, box=(300, 420, 420, 700))
     tamper = scene.alert(camera="b3-entrance", kind="tamper", severity="critical", track_id=13)
-    loiter = scene.alert(
-        camera="north-gate", track_id=14, severity="medium", box=(820, 300, 900, 560)
+    loiter = scene.alert(  # stored as before clean frames: the box is burnt in only
+        camera="north-gate", track_id=14, severity="medium", box=(820, 300, 900, 560), clean=False
     )
     for a in (loiter, tamper, intrusion, plate):
         scene.publish(a)
@@ -301,3 +301,40 @@ def test_a_person_is_enrolled_with_the_verdict_and_removed_without_trace(
 
     store = WatchlistStore(server.data)
     assert all(e.name != "测试人员甲" for e in store.entries("persons-of-interest"))
+
+
+@pytest.mark.parametrize(
+    ("which", "shown", "box_drawn"),
+    [("intrusion", "frame", True), ("loiter", "snapshot", False)],
+    ids=["clean-frame-with-box", "older-alert-box-burnt-in"],
+)
+def test_the_drawer_draws_the_box_over_the_clean_frame(
+    browser: Any,
+    server: Server,
+    demo: dict[str, Any],
+    contexts: list[Any],
+    which: str,
+    shown: str,
+    box_drawn: bool,
+) -> None:
+    alert = demo[which]
+    refs = {e.kind: e for e in alert.evidence}
+    op = Operator(browser, server, "admin", contexts).logs_in()
+    op.watches_the_desk()
+    op.opens(alert.id)
+    snap = op.page.locator("#drawer figure.snap")
+    expect(snap.locator("img")).to_have_attribute("src", f"/ui/evidence/{refs[shown].sha256}")
+    rect = snap.locator("svg.overlay rect.box")
+    if not box_drawn:
+        expect(rect).to_have_count(0)
+        return
+    expect(rect).to_have_count(1)
+    x1, y1, x2, y2 = refs["frame"].box
+    got = [float(rect.get_attribute(a) or "nan") for a in ("x", "y", "width", "height")]
+    assert got == pytest.approx([x1, y1, x2 - x1, y2 - y1])
+    # The SVG is laid over the picture at the picture's size: the box lands on the subject.
+    img_box = snap.locator("img").bounding_box()
+    svg_box = snap.locator("svg.overlay").bounding_box()
+    assert img_box is not None and svg_box is not None
+    assert svg_box["width"] == pytest.approx(img_box["width"], abs=1)
+    assert svg_box["height"] == pytest.approx(img_box["height"], abs=1)

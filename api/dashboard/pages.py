@@ -27,7 +27,15 @@ from alerts.store.incidents import EvidenceLink, Incident
 from alerts.store.users import authenticate, end_session, start_session
 from api.dashboard.common import PageScope, PageUser, lang_of, render, templates
 from api.dashboard.i18n import label
-from api.deps import CSRF_COOKIE, SESSION_COOKIE, Scope, Svc, client_address, csrf_protect
+from api.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Scope,
+    Svc,
+    client_address,
+    csrf_protect,
+    same_origin,
+)
 from api.services import Services
 
 public = APIRouter(tags=["dashboard"])
@@ -51,7 +59,7 @@ def login_form(request: Request, error: str = "") -> Any:
     )
 
 
-@public.post("/ui/login", response_class=HTMLResponse)
+@public.post("/ui/login", response_class=HTMLResponse, dependencies=[Depends(same_origin)])
 def login(
     request: Request,
     svc: Svc,

@@ -38,33 +38,26 @@ def _headers(server: Server, headers: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("headers", "allowed"), HEADERS)
-def test_rest_login_refuses_another_origin(
-    server: Server, headers: dict[str, str], allowed: bool
+@pytest.mark.parametrize(
+    ("path", "as_json", "ok"),
+    [("/api/auth/login", True, 200), ("/ui/login", False, 303)],
+    ids=["rest", "form"],
+)
+def test_login_refuses_another_origin(
+    server: Server, path: str, as_json: bool, ok: int, headers: dict[str, str], allowed: bool
 ) -> None:
+    creds = {"name": "wang", "password": PASSWORD}
     with httpx.Client(base_url=server.url, timeout=20) as c:
         res = c.post(
-            "/api/auth/login",
-            json={"name": "wang", "password": PASSWORD},
+            path,
+            json=creds if as_json else None,
+            data=None if as_json else creds,
             headers=_headers(server, headers),
         )
-        assert res.status_code == (200 if allowed else 403), res.text
+        assert res.status_code == (ok if allowed else 403), res.text
         assert (SESSION_COOKIE in res.cookies) is allowed
         if not allowed:
             assert "another" in res.json()["detail"]
-
-
-@pytest.mark.parametrize(("headers", "allowed"), HEADERS)
-def test_login_form_refuses_another_origin(
-    server: Server, headers: dict[str, str], allowed: bool
-) -> None:
-    with httpx.Client(base_url=server.url, timeout=20) as c:
-        res = c.post(
-            "/ui/login",
-            data={"name": "wang", "password": PASSWORD},
-            headers=_headers(server, headers),
-        )
-        assert res.status_code == (303 if allowed else 403), res.text
-        assert (SESSION_COOKIE in res.cookies) is allowed
 
 
 @pytest.fixture

@@ -172,11 +172,19 @@ class HealthReporter:
             return
 
         def loop() -> None:
+            failing = False  # log an outage once, and its end, not every second
             while not self._stop.is_set():
                 try:
                     self.report_once()
+                    if failing:
+                        log.warning("health reports of %s resumed", self.worker_id)
+                    failing = False
                 except (redis.RedisError, OSError) as exc:
-                    log.warning("health report of %s failed: %s", self.worker_id, exc)
+                    if not failing:
+                        log.warning("health report of %s failed: %s", self.worker_id, exc)
+                    failing = True
+                except Exception:  # a report must never end the reporter
+                    log.exception("health report of %s failed", self.worker_id)
                 self._stop.wait(self.interval_s)
 
         self._thread = threading.Thread(target=loop, name=f"health-{self.worker_id}", daemon=True)

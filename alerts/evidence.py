@@ -1,4 +1,4 @@
-"""Evidence files: the frame with the box drawn, and the crop, stored by SHA-256.
+"""Evidence files: the frame with the box drawn, the crop (and the clean frame), by SHA-256.
 
 Files live at ``<root>/<first two hex digits>/<sha256>.jpg``: identical images are
 stored once, a reference can be verified by re-hashing, and nothing needs an index.
@@ -100,9 +100,10 @@ class EvidenceStore:
         self,
         data: bytes,
         *,
-        kind: Literal["snapshot", "crop", "clip"],
+        kind: Literal["snapshot", "crop", "clip", "frame"],
         width: int | None = None,
         height: int | None = None,
+        box: tuple[float, float, float, float] | None = None,
     ) -> EvidenceRef:
         """Store encoded JPEG bytes; returns the reference to put in the alert."""
         sha = hashlib.sha256(data).hexdigest()
@@ -131,6 +132,7 @@ class EvidenceStore:
             media_type="image/jpeg",
             width=width,
             height=height,
+            box=box,
         )
 
     def encode(self, image: NDArray[np.uint8]) -> bytes:
@@ -147,6 +149,7 @@ class EvidenceStore:
         *,
         label: str = "",
         color: tuple[int, int, int] = (0, 0, 255),
+        clean: bool = False,
     ) -> list[EvidenceRef]:
         """Save the frame with the box drawn and the crop around the box.
 
@@ -154,9 +157,12 @@ class EvidenceStore:
             image: the BGR frame (H, W, 3) uint8; not modified.
             xyxy: the box in the image's pixels.
             label: ASCII text drawn above the box (OpenCV fonts have no CJK glyphs).
+            clean: also save the frame as it was (kind ``frame``), so a screen can draw
+                the box (and zone) over it instead of over the burnt-in one.
 
         Returns:
-            ``[snapshot, crop]`` references.
+            ``[snapshot, crop]`` references, then ``frame`` with ``clean``; snapshot and
+            frame carry the box in their pixels.
         """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise EvidenceError(
@@ -186,10 +192,14 @@ class EvidenceStore:
         cx1, cy1 = max(0, int(x1 - mx)), max(0, int(y1 - my))
         cx2, cy2 = min(w, round(x2 + mx)), min(h, round(y2 + my))
         crop = image[cy1:cy2, cx1:cx2]
-        return [
-            self.put(self.encode(drawn), kind="snapshot", width=w, height=h),
+        box = (round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1))
+        refs = [
+            self.put(self.encode(drawn), kind="snapshot", width=w, height=h, box=box),
             self.put(self.encode(crop), kind="crop", width=cx2 - cx1, height=cy2 - cy1),
         ]
+        if clean:
+            refs.append(self.put(self.encode(image), kind="frame", width=w, height=h, box=box))
+        return refs
 
     def verify(self, ref: EvidenceRef) -> bool:
         """Whether the stored file still exists and hashes to ``ref.sha256``."""

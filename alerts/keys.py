@@ -71,6 +71,29 @@ PLATE_READS_MAXLEN = 200_000
 # incidents of snoozed cameras are stored but not announced here.
 INCIDENT_CHANNEL = PREFIX + "incidents:live"
 
+
+def camera_offline(camera_id: str) -> str:
+    """String ``shouwang:camera:offline:<camera id>``: an offline incident was raised.
+
+    Set with ``SET NX EX`` (TTL ``alerts.camera_watch.OFFLINE_TTL_S``, 10 minutes) by the
+    web service that noticed the camera lose its worker, so several services watching
+    one site raise one incident per outage.
+    """
+    return f"{PREFIX}camera:offline:{camera_id}"
+
+
+def camera_health(camera_id: str) -> str:
+    """Hash ``shouwang:camera:health:<camera id>``: the camera's stream health.
+
+    Fields of ``alerts.camera_health.CameraHealth`` (state, fps_decoded, fps_analysed,
+    frames_dropped, reconnects, decode_errors, last_error (redacted), last_frame_at,
+    worker, reported_at), rewritten about once a second by the worker serving the camera.
+    TTL ``alerts.camera_health.HEALTH_TTL_S`` (5 s), refreshed on every write: no hash
+    means no worker reports on the camera (offline).
+    """
+    return f"{PREFIX}camera:health:{camera_id}"
+
+
 # Consumer group of the alert store on ALERT_STREAM and PLATE_READS.
 STORE_GROUP = "store"
 # Hash. Live workers' loads: field = worker id, value = cameras it held at its last

@@ -142,13 +142,21 @@ class Location(_Record):
 class EvidenceRef(_Record):
     """A stored evidence file, addressed by its content hash."""
 
-    kind: Literal["snapshot", "crop", "clip"]
+    kind: Literal["snapshot", "crop", "clip", "frame"] = Field(
+        description="snapshot: the frame with the box drawn in; frame: the same frame clean; "
+        "crop: around the box; clip: video"
+    )
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     uri: str = Field(description="where to fetch it, e.g. file:///var/lib/shouwang/evidence/...")
     size: int = Field(ge=0, description="bytes")
     media_type: str = Field(default="image/jpeg")
     width: int | None = Field(default=None, ge=1)
     height: int | None = Field(default=None, ge=1)
+    box: tuple[float, float, float, float] | None = Field(
+        default=None,
+        description="the subject's box (x1, y1, x2, y2) in this image's pixels; snapshot "
+        "and frame only, None in older alerts",
+    )
 
 
 class Times(_Record):

@@ -124,7 +124,7 @@ class AlertSink:
             if box is None:
                 evidence = [self.evidence.put(self.evidence.encode(frame.image), kind="snapshot")]
             else:
-                evidence = self.evidence.snapshot(frame.image, box, label=label)
+                evidence = self.evidence.snapshot(frame.image, box, label=label, clean=True)
         stages = {**frame.stamps, "captured": frame.captured_at, "evidence": time.time()}
         alert = Alert.new(
             type=type,

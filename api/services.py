@@ -19,6 +19,7 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerts.camera_watch import CameraWatch
 from alerts.evidence import EvidenceStore
 from alerts.publisher import connect
 from alerts.store import escalation, events, retention, snoozes
@@ -46,6 +47,11 @@ class Services:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.last_purge: datetime | None = None
+        self.camera_watch = (
+            CameraWatch(self.site, self.redis, settings.redis_url, settings.data_dir)
+            if self.site
+            else None
+        )
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -88,6 +94,8 @@ class Services:
             snoozes.expire(s, now)
         for p in payloads:
             events.publish(self.redis, "incident.escalated", p)
+        if self.camera_watch is not None:
+            self.camera_watch.check()
         due = self.last_purge is None or (
             (now - self.last_purge).total_seconds() >= self.settings.purge_interval_s
         )
@@ -115,6 +123,8 @@ class Services:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=10)
+        if self.camera_watch is not None:
+            self.camera_watch.close()
         self.redis.close()
         if self.consumer is not None:
             self.consumer.redis.close()

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ulid import ULID
 
 from alerts.connection import is_sentinel_url
+from alerts.camera_health import HealthReporter
 from alerts.errors import EvidenceError
 from alerts.leases import LeaseManager
 from alerts.model import FaceSubject, PlateSubject, SceneSubject, TrackSubject
@@ -247,6 +248,7 @@ class Runtime:
         self.worker: Worker | None = None
         self.leases: LeaseManager | None = None
         self.ownership: Ownership | None = None
+        self.health: HealthReporter | None = None
 
     # -- models --------------------------------------------------------------------------
 
@@ -416,6 +418,7 @@ class Runtime:
             self._start_leases(self.ownership, list(sources))
         else:
             self.ownership.serve(sources)
+        self._start_health(sources, worker)
         try:
             worker.run(stop)
         finally:
@@ -432,11 +435,34 @@ class Runtime:
             ownership.serve(cameras)
         self.leases.start(ownership.apply)
 
+    def _start_health(self, sources: Mapping[str, FrameSource], worker: Worker) -> None:
+        """Report the served cameras' stream health to Redis about once a second."""
+        probes: dict[str, Callable[[], Any]] = {}
+        for cid, src in sources.items():
+            probe = getattr(src, "health", None)
+            if callable(probe):
+                probes[cid] = probe
+
+        def analysed() -> dict[str, float]:
+            return {c: float(r["fps"]) for c, r in worker.stats().per_camera.items()}
+
+        self.health = HealthReporter(
+            connect(self.config.redis_url, timeout_s=1.0),
+            self.worker_id,
+            lambda: {cid: probe() for cid, probe in probes.items()},
+            analysed,
+            worker.active,
+        )
+        self.health.start()
+
     def close(self) -> int:
         """Give leases back, stop main streams, publish or keep what is in flight.
 
         Returns how many alerts stayed in the outbox (published on the next start).
         """
+        if self.health is not None:
+            self.health.stop()
+            self.health = None
         if self.leases is not None:
             try:
                 self.leases.stop(release=True)

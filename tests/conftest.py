@@ -12,6 +12,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SHOUWANG_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+# The dashboard's real server and browser, shared by tests/dashboard and tests/bench.
+pytest_plugins = ["tests.dashboard.fixtures"]
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The repository's root folder."""

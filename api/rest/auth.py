@@ -16,15 +16,24 @@ from api.deps import (
     client_address,
     csrf_protect,
     errors,
+    same_origin,
 )
 from api.rest.schemas import LoginIn, UserOut
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=UserOut, responses=errors(401, 422))
+@router.post(
+    "/login",
+    response_model=UserOut,
+    responses=errors(401, 403, 422),
+    dependencies=[Depends(same_origin)],
+)
 def login(body: LoginIn, request: Request, response: Response, svc: Svc) -> UserOut:
     """Log in with name and password: sets the session cookie and the ``csrf`` cookie.
+
+    A login another site's page makes the browser send (``Origin`` or
+    ``Sec-Fetch-Site`` naming somewhere else) is refused with 403 (login CSRF).
 
     Every later unsafe request (POST, PUT, PATCH, DELETE) must send the ``csrf``
     cookie's value in the ``X-CSRF-Token`` header. Failed logins are audited too.

@@ -19,8 +19,10 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -141,8 +143,28 @@ class PlateList:
         return best
 
 
-def parse_entries(lines: Iterable[str]) -> list[ListEntry]:
-    """Entries of a list file's lines (``PLATE[,comment]``, ``#`` comments)."""
+#: A comment ending in ``until=YYYY-MM-DD`` makes the entry expire after that day.
+EXPIRY = re.compile(r"\buntil=(\d{4}-\d{2}-\d{2})\s*$")
+
+
+def entry_expiry(comment: str) -> date | None:
+    """The last day an entry is valid (its comment's ``until=YYYY-MM-DD``), if any."""
+    m = EXPIRY.search(comment)
+    if not m:
+        return None
+    try:
+        return date.fromisoformat(m.group(1))
+    except ValueError:
+        return None
+
+
+def parse_entries(lines: Iterable[str], today: date | None = None) -> list[ListEntry]:
+    """Entries of a list file's lines (``PLATE[,comment]``, ``#`` comments).
+
+    Entries whose comment ends in ``until=YYYY-MM-DD`` before ``today`` (the local date)
+    are left out: an expired visitor pass no longer matches.
+    """
+    today = today or date.today()
     out = []
     for n, raw in enumerate(lines, start=1):
         line = raw.strip()
@@ -150,7 +172,8 @@ def parse_entries(lines: Iterable[str]) -> list[ListEntry]:
             continue
         plate, _, comment = line.partition(",")
         plate = normalise(plate)
-        if plate:
+        until = entry_expiry(comment)
+        if plate and (until is None or until >= today):
             out.append(ListEntry(plate, comment.strip(), n))
     return out
 

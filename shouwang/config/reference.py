@@ -14,11 +14,13 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from shouwang.config import common, rules, site
+from shouwang.config import common, plan, rules, site
 
 MODELS: list[type[BaseModel]] = [
     site.Site,
     site.Compound,
+    plan.SitePlan,
+    plan.PlanPoint,
     site.Camera,
     site.Placement,
     site.Calibration,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shouwang.config.common import Identifier as Identifier
 from shouwang.config.common import Schedule as Schedule
+from shouwang.config.plan import SitePlan
 from shouwang.config.rules import Rule
 from shouwang.geo import LocalPlane, apply_homography, fit_homography
 
@@ -52,6 +53,9 @@ class Compound(_Model):
     address: str = Field(default="", description="street address for dispatch")
     lat: Latitude = Field(description="reference latitude (WGS-84) of the compound")
     lon: Longitude = Field(description="reference longitude (WGS-84) of the compound")
+    plan: SitePlan | None = Field(
+        default=None, description="site plan image with ground control points (dashboard)"
+    )
 
 
 class Placement(_Model):

@@ -54,7 +54,10 @@ def test_emit_locates_keeps_evidence_and_publishes(
     assert [a.id for a in stored] == [first.alert.id, scene.alert.id]
     a = stored[0]
     assert haversine_m(a.location.lat, a.location.lon, *truth_latlon(940.0, 700.0)) < 0.5
-    assert [e.kind for e in a.evidence] == ["snapshot", "crop"]
+    assert [e.kind for e in a.evidence] == ["snapshot", "crop", "frame"]
+    snap, frame = a.evidence[0], a.evidence[2]
+    assert snap.box == frame.box and frame.box is not None, "both carry the box in their pixels"
+    assert snap.sha256 != frame.sha256, "the frame is clean, the snapshot has the box burnt in"
     assert all(sink.evidence.verify(e) for e in a.evidence)
     assert {
         "captured",

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api import rest
+from api import police, rest
 from api.deps import SESSION_COOKIE, CurrentUser, errors
 from api.services import Services
 from api.settings import Settings
@@ -38,6 +38,7 @@ from api.settings import Settings
 #: Every router of the service, by audience. One line per router.
 ROUTERS: list[APIRouter] = [
     rest.router,
+    police.router,
 ]
 
 

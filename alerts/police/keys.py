@@ -105,6 +105,8 @@ class KeyRing:
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKey] = {}
         self._loaded_at = 0.0
+        self._checked_at = 0.0
+        self._mtime = 0.0
         self.reload()
         if not self._keys and create:
             self.rotate(ahead_s=0)
@@ -170,6 +172,22 @@ class KeyRing:
         with self._lock:
             self._keys = keys
             self._loaded_at = time.monotonic()
+            self._mtime = self._ring_mtime()
+
+    def _ring_mtime(self) -> float:
+        try:
+            return self._ring_path().stat().st_mtime_ns / 1e9
+        except OSError:
+            return 0.0
+
+    def _fresh(self) -> None:
+        """Re-read the ring when another process rotated it (checked once a second)."""
+        now = time.monotonic()
+        if now - self._checked_at < 1.0:
+            return
+        self._checked_at = now
+        if self._ring_mtime() != self._mtime:
+            self.reload()
 
     def rotate(self, *, ahead_s: float | None = None, now: float | None = None) -> SigningKey:
         """Add a new key: published now, signing after ``ahead_s`` (default
@@ -223,6 +241,7 @@ class KeyRing:
     def signing(self, now: float | None = None) -> SigningKey:
         """The key that signs now: the newest whose ``signs_from`` has come."""
         now = time.time() if now is None else now
+        self._fresh()
         with self._lock:
             ready = [k for k in self._keys.values() if k.private is not None]
         ready = [k for k in ready if k.signs_from <= now] or ready
@@ -241,9 +260,9 @@ class KeyRing:
                 k = self._keys.get(kid)
         return k
 
-    def published(self, now: float | None = None) -> list[SigningKey]:
+    def published(self) -> list[SigningKey]:
         """Keys a verifier may meet in a token now (JWKS): private half still held."""
-        now = time.time() if now is None else now
+        self._fresh()
         with self._lock:
             keys = list(self._keys.values())
         return sorted(

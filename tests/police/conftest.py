@@ -115,9 +115,14 @@ def make_world(db_url: str, tmp_path: Path, r: redis.Redis, **extra: object) -> 
         pass
     clients: dict[str, Client] = {}
     with transaction(factory) as s:
-        for name, scopes in (("full", SCOPES), ("narrow", ("alerts:read",)), ("gone", SCOPES)):
+        for name, scopes, area in (
+            ("full", SCOPES, "lijing"),
+            ("narrow", ("alerts:read",), "lijing"),
+            ("gone", SCOPES, "lijing"),
+            ("peer", SCOPES, "other"),
+        ):
             c, secret = add_client(
-                s, name, scopes=scopes, compounds=["lijing"], organisation="银川市公安局兴庆分局"
+                s, name, scopes=scopes, compounds=[area], organisation="银川市公安局兴庆分局"
             )
             clients[name] = Client(name, c.id, secret)
     with LiveServer(create_app(settings)) as live:
@@ -131,6 +136,21 @@ def make_world(db_url: str, tmp_path: Path, r: redis.Redis, **extra: object) -> 
 def world(tmp_path: Path, r: redis.Redis) -> Iterator[World]:
     """The police world on SQLite."""
     yield from make_world(url_for("sqlite", tmp_path), tmp_path, r)
+
+
+@pytest.fixture(scope="module")
+def shared_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One police world for a whole module of read-mostly tests (SQLite)."""
+    client = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        pytest.skip(f"no Redis at {TEST_REDIS_URL} ({exc}); run scripts/ensure-redis")
+    client.flushdb()
+    tmp = tmp_path_factory.mktemp("police")
+    yield from make_world(url_for("sqlite", tmp), tmp, client)
+    client.flushdb()
+    client.close()
 
 
 def revoke(w: World, name: str) -> None:

@@ -10,7 +10,7 @@ Two halves, both restartable at any point:
 * :class:`Sender` posts due rows, signed per the Standard Webhooks spec
   (``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64 HMAC-SHA256
   of "id.timestamp.body">``). A failed try is retried with exponential backoff and full
-  jitter (:func:`backoff`), by default over about four hours; after the last try the row
+  jitter (:func:`backoff`), by default over 3.7 to 7.4 hours; after the last try the row
   is ``dead`` (the dead-letter list) until replayed through the API.
 
 A receiver that is down simply gets its rows later, oldest first; the ``webhook-id``
@@ -56,7 +56,7 @@ class PushPolicy(BaseModel):
 
     base_s: float = Field(default=10, gt=0, le=3600, description="first retry delay, seconds")
     max_delay_s: float = Field(default=3600, gt=0, le=86_400, description="longest delay")
-    max_attempts: int = Field(default=14, ge=1, le=50, description="tries before dead-letter")
+    max_attempts: int = Field(default=16, ge=1, le=50, description="tries before dead-letter")
     timeout_s: float = Field(default=10, gt=0, le=120, description="per request")
     batch: int = Field(default=100, ge=1, le=1000, description="rows claimed per round")
     parallel: int = Field(default=8, ge=1, le=64, description="requests in flight")

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -286,7 +287,7 @@ def _check_files(
             continue
         try:
             content = z.read(path)
-        except (zipfile.BadZipFile, OSError) as exc:  # CRC error from a damaged entry
+        except (zipfile.BadZipFile, OSError, zlib.error) as exc:  # a damaged entry
             rep.problems.append(f"{path}: unreadable, damaged in the ZIP ({exc})")
             continue
         rep.files_checked += 1

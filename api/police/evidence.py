@@ -14,7 +14,7 @@ from alerts.store import audit
 from alerts.store.incidents import Activity, Incident
 from api.deps import Svc, errors
 from api.police.auth import PREFIX, PoliceRoute, State
-from api.police.common import EvidenceExport, Legal, legal
+from api.police.common import EvidenceExport, Legal, invalid, legal
 from api.police.schemas import EvidenceRequest
 
 router = APIRouter(prefix=PREFIX, route_class=PoliceRoute, tags=["police: evidence"])
@@ -28,7 +28,7 @@ router = APIRouter(prefix=PREFIX, route_class=PoliceRoute, tags=["police: eviden
             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
             "description": "the signed ZIP (manifest.json + manifest.sig + files)",
         },
-        **errors(401, 403, 404, 413, 422, 429, 502),
+        **errors(401, 403, 404, 413, 429, 502),
     },
 )
 def evidence(
@@ -45,8 +45,8 @@ def evidence(
     Verify it offline with ``shouwang evidence verify PACKAGE.zip``."""
     ids = list(dict.fromkeys(body.incident_ids))
     if len(ids) > svc.settings.police.max_package_incidents:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        invalid(
+            ("body", "incident_ids"),
             f"at most {svc.settings.police.max_package_incidents} incidents per package",
         )
     call.target = ",".join(ids)[:200]

@@ -12,12 +12,12 @@ from alerts.police import watch
 from alerts.police.models import WatchOrder
 from api.deps import Svc, errors
 from api.police.auth import PREFIX, PoliceRoute
-from api.police.common import DispositionsWrite
+from api.police.common import DispositionsWrite, invalid
 from api.police.schemas import WatchOrderIn, WatchOrderOut
 
 router = APIRouter(prefix=PREFIX, route_class=PoliceRoute, tags=["police: watch orders"])
 OrderId = Annotated[str, Path(min_length=26, max_length=26, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
-_ERR = errors(401, 403, 404, 413, 422, 429)
+_ERR = errors(401, 403, 404, 413, 429)
 
 
 def _out(o: WatchOrder, now: datetime) -> WatchOrderOut:
@@ -61,7 +61,7 @@ def create(body: WatchOrderIn, call: DispositionsWrite, svc: Svc) -> WatchOrderO
             )
             out = _out(o, now)
     except watch.WatchError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        invalid(("body",), str(exc))
     call.target, call.records = out.id, 1
     return out
 

@@ -18,6 +18,7 @@ from api.police.common import (
     Legal,
     VehiclesRead,
     alert_out,
+    invalid,
     legal,
 )
 from api.police.schemas import AlertOut, AlertPage, VehiclePage, VehicleReadOut
@@ -26,7 +27,7 @@ router = APIRouter(prefix=PREFIX, route_class=PoliceRoute, tags=["police: querie
 ID = Annotated[str, Path(min_length=26, max_length=26, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
 COMPOUND = Query(max_length=64, description="one compound of the jurisdiction")
 AlertType = Annotated[str | None, Query(max_length=32, description=" | ".join(ALERT_TYPES))]
-_ERR = errors(401, 403, 404, 413, 422, 429)
+_ERR = errors(401, 403, 404, 413, 429)
 
 
 def _area(call_area: frozenset[str], compound: str | None) -> frozenset[str]:
@@ -117,7 +118,7 @@ def vehicles(
                 limit=limit,
             )
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        invalid(("query", "plate"), str(exc), plate)
     call.records = len(hits)
     items = [
         VehicleReadOut(

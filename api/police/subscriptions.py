@@ -20,7 +20,7 @@ from api.police.schemas import DeliveryOut, ReplayIn, ReplayOut, SubscriptionIn,
 
 router = APIRouter(prefix=PREFIX, route_class=PoliceRoute, tags=["police: subscriptions"])
 SubId = Annotated[str, Path(min_length=26, max_length=26, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
-_ERR = errors(401, 403, 404, 413, 422, 429)
+_ERR = errors(401, 403, 404, 413, 429)
 
 
 def _out(sub: Subscription, *, secret: bool = False) -> SubscriptionOut:

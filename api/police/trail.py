@@ -17,7 +17,7 @@ from api.police.schemas import AuditEntryOut, AuditPage
 router = APIRouter(prefix=PREFIX, route_class=PoliceRoute, tags=["police: audit"])
 
 
-@router.get("/audit", response_model=AuditPage, responses=errors(401, 403, 413, 422, 429))
+@router.get("/audit", response_model=AuditPage, responses=errors(401, 403, 413, 429))
 def trail(
     call: AuditRead,
     svc: Svc,

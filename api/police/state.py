@@ -38,7 +38,7 @@ class PoliceState:
         )
         site = svc.site
         self.divisions: dict[str, str | None] = (
-            {c.id: getattr(c, "division", None) for c in site.compounds} if site else {}
+            {c.id: c.division for c in site.compounds} if site else {}
         )
 
     def area(self, c: PoliceClient) -> frozenset[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,7 +36,8 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _store() -> tuple[Settings, sessionmaker[Session]]:
+@contextmanager
+def _store() -> Iterator[tuple[Settings, sessionmaker[Session]]]:
     from alerts.store.db import StoreError, open_store, session_factory
     from api.settings import Settings
 
@@ -44,7 +47,10 @@ def _store() -> tuple[Settings, sessionmaker[Session]]:
     except StoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    return settings, session_factory(eng)
+    try:
+        yield settings, session_factory(eng)
+    finally:
+        eng.dispose()
 
 
 @clients_app.command("add")
@@ -73,9 +79,8 @@ def add(
     from alerts.police.clients import ClientError, add_client
     from alerts.store.db import transaction
 
-    _, factory = _store()
     try:
-        with transaction(factory) as s:
+        with _store() as (_, factory), transaction(factory) as s:
             c, secret = add_client(
                 s,
                 name,
@@ -99,9 +104,8 @@ def revoke(name: Annotated[str, typer.Argument(help="the client's name")]) -> No
     from alerts.police.clients import ClientError, revoke_client
     from alerts.store.db import transaction
 
-    _, factory = _store()
     try:
-        with transaction(factory) as s:
+        with _store() as (_, factory), transaction(factory) as s:
             c = revoke_client(s, name)
     except ClientError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -115,8 +119,7 @@ def list_() -> None:
     from alerts.police.clients import list_clients
     from alerts.store.db import transaction
 
-    _, factory = _store()
-    with transaction(factory) as s:
+    with _store() as (_, factory), transaction(factory) as s:
         rows = [
             {
                 "name": c.name,
@@ -137,7 +140,8 @@ def rotate_key() -> None:
     (SHOUWANG_POLICE__KEY_PUBLISH_AHEAD_S); old tokens keep working until they expire."""
     from alerts.police.keys import KeyRing
 
-    settings, _ = _store()
+    with _store() as (settings, _):
+        pass
     cfg = settings.police
     ring = KeyRing(
         settings.data_dir / "police" / "keys",

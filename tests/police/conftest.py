@@ -25,7 +25,7 @@ from alerts.store.consumer import StoreConsumer
 from alerts.store.db import open_store, session_factory, transaction
 from api.app import create_app
 from tests.alerts.factory import TEST_REDIS_URL, make_alert
-from tests.store.conftest import LiveServer, r, settings_for, url_for
+from tests.store.conftest import LiveServer, db_url, engine, factory, r, settings_for, url_for
 from tests.store.helpers import plate_alert, plate_read, xadd
 
 TOKEN = "/api/police/v1/oauth/token"
@@ -158,4 +158,15 @@ def revoke(w: World, name: str) -> None:
         revoke_client(s, name)
 
 
-__all__ = ["LEGAL", "TEST_REDIS_URL", "World", "make_world", "r", "revoke", "store_alerts"]
+__all__ = [
+    "LEGAL",
+    "TEST_REDIS_URL",
+    "World",
+    "db_url",
+    "engine",
+    "factory",
+    "make_world",
+    "r",
+    "revoke",
+    "store_alerts",
+]

@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from alerts.evidence import EvidenceStore
-from alerts.police.keys import KeyRing, b64url, fingerprint, public_raw
+from alerts.police.signing import KeyRing, b64url, fingerprint, public_raw
 from alerts.store.incidents import Incident
 
 FORMAT = "shouwang-evidence/1"

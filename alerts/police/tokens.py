@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from alerts.police.keys import KeyRing
+from alerts.police.signing import KeyRing
 
 ISSUER = "shouwang"
 AUDIENCE = "shouwang-police"

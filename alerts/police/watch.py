@@ -164,10 +164,12 @@ def active_orders(session: Session, now: datetime | None = None) -> list[WatchOr
     )
 
 
-def sync(session: Session, r: redis.Redis, compounds: Collection[str]) -> int:
-    """Rewrite the compounds' live lists from the database; returns the orders put back."""
+def sync(session: Session, r: redis.Redis, compounds: Collection[str] = ()) -> int:
+    """Rewrite the live lists of ``compounds`` and of every active order's compounds from
+    the database (after Redis lost its data, or an order outlived a failed commit);
+    returns the orders put back."""
     live = [o for o in active_orders(session) if o.kind == "plate"]
-    for c in compounds:
+    for c in set(compounds) | {c for o in live for c in o.compounds}:
         r.delete(keys.police_plates(c))
     for o in live:
         _publish(r, o)

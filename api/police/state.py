@@ -14,9 +14,9 @@ import redis
 from alerts import keys
 from alerts.police import watch
 from alerts.police.clients import jurisdiction
-from alerts.police.keys import KeyRing
 from alerts.police.models import PoliceClient
 from alerts.police.push import Fanout, Sender
+from alerts.police.signing import KeyRing
 from alerts.publisher import connect
 from api.services import Services
 
@@ -89,6 +89,11 @@ def run_push(svc: Services, stop: threading.Event) -> None:
         svc.factory, client, area_of=st.area, consumer=f"push-{name}", start_id=cfg.push_start_id
     )
     sender = Sender(svc.factory, cfg.push)
+    try:
+        with svc.tx() as s:  # Redis may have lost the live lists: put them back
+            watch.sync(s, svc.redis, st.divisions.keys())
+    except Exception:  # logged; the loop below retries expiry, orders stay in the DB
+        log.exception("police watch lists not restored in Redis")
     try:
         while not stop.is_set():
             try:

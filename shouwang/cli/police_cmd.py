@@ -138,7 +138,7 @@ def list_() -> None:
 def rotate_key() -> None:
     """Add a new signing key: in the JWKS at once, signing after the publish delay
     (SHOUWANG_POLICE__KEY_PUBLISH_AHEAD_S); old tokens keep working until they expire."""
-    from alerts.police.keys import KeyRing
+    from alerts.police.signing import KeyRing
 
     with _store() as (settings, _):
         pass
@@ -170,8 +170,8 @@ def verify(
 
         shouwang evidence verify evidence-2026-123.zip --keys /var/lib/shouwang/police/keys
     """
-    from alerts.police.keys import KeyRing
     from alerts.police.package import verify_package
+    from alerts.police.signing import KeyRing
 
     try:
         data = package.read_bytes()

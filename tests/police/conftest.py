@@ -138,6 +138,12 @@ def world(tmp_path: Path, r: redis.Redis) -> Iterator[World]:
     yield from make_world(url_for("sqlite", tmp_path), tmp_path, r)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_world(request: pytest.FixtureRequest, tmp_path: Path, r: redis.Redis) -> Iterator[World]:
+    """The police world on each engine."""
+    yield from make_world(url_for(str(request.param), tmp_path), tmp_path, r)
+
+
 @pytest.fixture(scope="module")
 def shared_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """One police world for a whole module of read-mostly tests (SQLite)."""

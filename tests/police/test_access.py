@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select
 from ulid import ULID
 
-from alerts.police.keys import KeyRing
 from alerts.police.models import Subscription
 from alerts.police.push import new_secret
+from alerts.police.signing import KeyRing
 from alerts.police.tokens import issue
 from alerts.police.watch import add_plate_order
 from alerts.store.audit import AuditEntry

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from alerts.police.clients import authenticate, division_covers, jurisdiction
-from alerts.police.keys import KeyRing
 from alerts.police.models import PoliceClient
+from alerts.police.signing import KeyRing
 from alerts.store.db import transaction
 from shouwang.cli.main import app
 

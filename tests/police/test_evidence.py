@@ -24,14 +24,20 @@ runner = CliRunner()
 P = "/api/police/v1"
 
 
-@pytest.fixture
-def package(world: World, tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def world(shared_world: World) -> World:
+    """One world for the module: packaging changes nothing but the legal hold."""
+    return shared_world
+
+
+@pytest.fixture(scope="module")
+def package(world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = world.http.post(
         P + "/evidence", json={"incident_ids": [world.mine.id]}, headers=world.auth() | LEGAL
     )
     assert res.status_code == 200, res.text
     assert res.headers["content-type"] == "application/zip"
-    path = tmp_path / "package.zip"
+    path = tmp_path_factory.mktemp("package") / "package.zip"
     path.write_bytes(res.content)
     return path
 
@@ -141,4 +147,5 @@ def test_outside_the_jurisdiction_no_package_and_nothing_on_hold(world: World) -
     )
     assert res.status_code == 404
     with world.factory() as s:
-        assert not any(s.get(Incident, i).legal_hold for i in (world.mine.id, world.theirs.id))  # type: ignore[union-attr]
+        theirs = s.get(Incident, world.theirs.id)
+        assert theirs is not None and not theirs.legal_hold

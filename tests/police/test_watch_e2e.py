@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from shouwang.config import load_site
 from shouwang.runtime import Runtime, RuntimeConfig
 from streams import open_site_sources
 from tests.alerts.factory import TEST_REDIS_URL, stream_entries
+from tests.e2e.test_pipeline_e2e import wait_for
 from tests.police.receiver import Receiver
 from tests.store.conftest import LiveServer, settings_for, url_for
 from tests.streams.conftest import RtspServer, _gi_missing
@@ -59,15 +60,6 @@ def gate_clip(photo: Path, out: Path, seconds: float = 45, fps: int = 10) -> Pat
         for p in stream.encode():
             container.mux(p)
     return out
-
-
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.25) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(step)
-    return check()
 
 
 @pytest.fixture

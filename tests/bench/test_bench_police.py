@@ -124,6 +124,7 @@ def _pcts(lat: list[float]) -> tuple[float, float]:
     return statistics.median(lat) * 1e3, q[94] * 1e3
 
 
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_bench_token_and_alert_query_under_50_clients(
     benchmark: BenchmarkFixture,

@@ -21,7 +21,9 @@ router = APIRouter(prefix=PREFIX, route_class=PoliceRoute, tags=["police: audit"
 def trail(
     call: AuditRead,
     svc: Svc,
-    before: Annotated[int | None, Query(ge=1, description="entries older than this seq")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="entries older than this seq")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     """This client's audit entries, newest first (``next``: pass as ``before``)."""

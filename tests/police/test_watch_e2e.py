@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.rtsp, pytest.mark.redis, pytest.mark.data, pytest.mark
 P = "/api/police/v1"
 
 
-def gate_clip(photo: Path, out: Path, seconds: float = 45, fps: int = 10) -> Path:
+def gate_clip(photo: Path, out: Path, seconds: float = 120, fps: int = 5) -> Path:
     """The plate photo on a 960x540 gate view, slightly swaying, as H.264."""
     img = cv2.imread(str(photo))
     assert img is not None, photo

@@ -110,3 +110,32 @@ def worker_drain(worker_id: str) -> str:
     when a worker with that id starts again.
     """
     return f"{PREFIX}drain:{worker_id}"
+
+# -- police liaison (alerts/police, api/police) ---------------------------------------
+
+# Consumer group of the police push fan-out on ALERT_STREAM (one for every subscription:
+# deliveries are queued in the database, per subscription, before the entry is acked).
+POLICE_GROUP = "police-push"
+
+# The plate list id workers report for a police watch order hit (ListMatch.list_id).
+POLICE_PLATE_LIST = "police-watch"
+
+
+def police_plates(compound: str) -> str:
+    """Hash ``shouwang:police:plates:<compound>``: the live police plate watchlist.
+
+    Field = watch order id, value = JSON ``{"plate", "expires_at" (UNIX s), "client"}``.
+    Written by the API when an order is posted, deleted when it is revoked or expires;
+    workers of the compound re-read it every second or so and ignore entries whose
+    ``expires_at`` has passed. TTL: EXPIREAT the latest expiry among its entries, so an
+    abandoned list cannot outlive its orders.
+    """
+    return f"{PREFIX}police:plates:{compound}"
+
+
+def police_rate(client_id: str, window: int) -> str:
+    """String ``shouwang:police:rate:<client id>:<window>``: calls in one minute window.
+
+    INCR per call; TTL 120 s (the window plus a margin), so it never accumulates.
+    """
+    return f"{PREFIX}police:rate:{client_id}:{window}"

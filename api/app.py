@@ -8,7 +8,9 @@ with one line:
 * ``api/police/`` - the police liaison machine API (OAuth2);
 * ``api/live/`` - the live view (WebRTC).
 
-Only ``/healthz`` answers without authentication; ``/metrics`` wants the bearer
+Only ``/healthz`` answers without authentication (and, by their nature, the police
+token endpoint, which authenticates the client itself, and ``/.well-known/jwks.json``,
+the public keys); ``/metrics`` wants the bearer
 ``SHOUWANG_METRICS_TOKEN`` or a logged-in supervisor or admin; ``/openapi.json`` (the
 contract) any logged-in user. There are no Swagger pages (they load from a CDN).
 """
@@ -30,7 +32,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api import dashboard, rest
+from api import dashboard, police, rest
 from api.deps import SESSION_COOKIE, CurrentUser, errors
 from api.services import Services
 from api.settings import Settings
@@ -39,6 +41,7 @@ from api.settings import Settings
 ROUTERS: list[APIRouter] = [
     rest.router,
     dashboard.router,
+    police.router,
 ]
 
 

@@ -71,6 +71,10 @@ class Services:
             self._spawn("store-consumer", lambda: consumer.run(self._stop, block_ms=500))
         if s.run_scheduler:
             self._spawn("store-scheduler", self._run_scheduler)
+        if s.run_scheduler and s.police.run_push:
+            from api.police.state import run_push
+
+            self._spawn("police-push", lambda: run_push(self, self._stop))
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerts.police.config import PoliceSettings
 from alerts.publisher import DEFAULT_REDIS_URL
 
 
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     page_limit: int = Field(default=50, ge=1, le=500, description="default page size")
+    police: PoliceSettings = Field(default_factory=PoliceSettings, description="/api/police/v1")
 
     @property
     def evidence_dir(self) -> Path:

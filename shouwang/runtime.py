@@ -39,6 +39,7 @@ from ulid import ULID
 from alerts.connection import is_sentinel_url
 from alerts.camera_health import HealthReporter
 from alerts.errors import EvidenceError
+from alerts.keys import POLICE_PLATE_LIST
 from alerts.leases import LeaseManager
 from alerts.model import FaceSubject, PlateSubject, SceneSubject, TrackSubject
 from alerts.plate_reads import PlateRead, publish_read
@@ -283,12 +284,18 @@ class Runtime:
         main = self.main_streams.get(camera_id)
         stages: list[CameraStage] = []
         if self._voter is not None and cam.plate_lists:
+            from alerts.police.watch import PolicePlateLists
+
+            # The compound's live police watch orders (Redis) ride along the site's lists.
+            police = PolicePlateLists(
+                self.plate_lists, self.alert_sink.publisher.redis, cam.compound
+            )
             stages.append(
                 PlateStage(
                     self.plate_reader,
                     self._voter,
-                    self.plate_lists,
-                    cam.plate_lists,
+                    police,
+                    [*cam.plate_lists, POLICE_PLATE_LIST],
                     gate=cam.placement.gate is not None,
                     main=main,
                     on_read=self.record_read,

@@ -144,7 +144,7 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")  # every branch (store, police)
 
 
 def open_store(url: str | None = None, *, data: Path | None = None) -> Engine:

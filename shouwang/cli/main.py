@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "plates_cmd",
     "tracking_cmd",
     "store_cmd",
+    "police_cmd",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"shouwang.cli.{_name}")

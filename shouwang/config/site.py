@@ -51,6 +51,12 @@ class Compound(_Model):
     id: Identifier
     name: str = Field(min_length=1, description="display name, e.g. 丽景湾小区")
     address: str = Field(default="", description="street address for dispatch")
+    division: str | None = Field(
+        default=None,
+        pattern=r"^\d{6}$",
+        description="administrative-division code (GB/T 2260), e.g. 640104; police API "
+        "clients whose jurisdiction is a division see the compounds it covers",
+    )
     lat: Latitude = Field(description="reference latitude (WGS-84) of the compound")
     lon: Longitude = Field(description="reference longitude (WGS-84) of the compound")
     plan: SitePlan | None = Field(

@@ -1,0 +1,109 @@
+"""What the police API keeps per running service: the key ring, jurisdictions, limits,
+and the push threads (started with the scheduler)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+
+import redis
+
+from alerts import keys
+from alerts.police import watch
+from alerts.police.clients import jurisdiction
+from alerts.police.models import PoliceClient
+from alerts.police.push import Fanout, Sender
+from alerts.police.signing import KeyRing
+from alerts.publisher import connect
+from api.services import Services
+
+log = logging.getLogger(__name__)
+
+_LOCK = threading.Lock()
+
+
+class PoliceState:
+    """The police API's parts for one :class:`~api.services.Services`."""
+
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        cfg = svc.settings.police
+        self.ring = KeyRing(
+            svc.settings.data_dir / "police" / "keys",
+            max_token_ttl_s=cfg.token_ttl_s,
+            publish_ahead_s=cfg.key_publish_ahead_s,
+        )
+        site = svc.site
+        self.divisions: dict[str, str | None] = (
+            {c.id: c.division for c in site.compounds} if site else {}
+        )
+
+    def area(self, c: PoliceClient) -> frozenset[str]:
+        """The compounds the client may see."""
+        return jurisdiction(c.compounds, c.division, self.divisions)
+
+    def rate_check(self, bucket: str, per_minute: int) -> int | None:
+        """None when the call is within the limit, else seconds until the next window.
+
+        A fixed one-minute window per bucket in Redis (shared by every API process);
+        Redis being away lets calls through (logged) rather than lock out the police.
+        """
+        now = time.time()
+        window = int(now // 60)
+        k = keys.police_rate(bucket, window)
+        try:
+            pipe = self.svc.redis.pipeline(transaction=True)
+            pipe.incr(k)
+            pipe.expire(k, 120)
+            n = int(pipe.execute()[0])
+        except (redis.RedisError, OSError) as exc:
+            log.warning("police rate limit unavailable (Redis): %s", exc)
+            return None
+        if n <= per_minute:
+            return None
+        return max(1, int((window + 1) * 60 - now + 0.999))
+
+
+def police_state(svc: Services) -> PoliceState:
+    """The service's police state, made on first use."""
+    st: PoliceState | None = getattr(svc, "_police", None)
+    if st is None:
+        with _LOCK:
+            st = getattr(svc, "_police", None)
+            if st is None:
+                st = PoliceState(svc)
+                svc._police = st  # type: ignore[attr-defined]
+    return st
+
+
+def run_push(svc: Services, stop: threading.Event) -> None:
+    """The push loop: fan-out, sends, watch-order expiry, until ``stop``."""
+    st = police_state(svc)
+    cfg = svc.settings.police
+    name = svc.settings.consumer_name or socket.gethostname()
+    client = connect(svc.settings.redis_url, timeout_s=5.0)
+    fan = Fanout(
+        svc.factory, client, area_of=st.area, consumer=f"push-{name}", start_id=cfg.push_start_id
+    )
+    sender = Sender(svc.factory, cfg.push)
+    try:
+        with svc.tx() as s:  # Redis may have lost the live lists: put them back
+            watch.sync(s, svc.redis, st.divisions.keys())
+    except Exception:  # logged; the loop below retries expiry, orders stay in the DB
+        log.exception("police watch lists not restored in Redis")
+    try:
+        while not stop.is_set():
+            try:
+                fan.step(block_ms=200)
+                sender.step()
+                with svc.tx() as s:
+                    watch.expire_due(s, svc.redis, datetime.now(UTC))
+            except Exception:  # a fault must not end the pushes; logged, retried
+                log.exception("police push round failed")
+                stop.wait(2.0)
+    finally:
+        sender.close()
+        client.close()

@@ -32,12 +32,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import rest
 from api.deps import SESSION_COOKIE, CurrentUser, errors
+from api.live.routes import router as live_router
 from api.services import Services
 from api.settings import Settings
 
 #: Every router of the service, by audience. One line per router.
 ROUTERS: list[APIRouter] = [
     rest.router,
+    live_router,
 ]
 
 

@@ -13,6 +13,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.publisher import DEFAULT_REDIS_URL
+from api.live.settings import LiveSettings
 
 
 class EscalationPolicy(BaseModel):
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     page_limit: int = Field(default=50, ge=1, le=500, description="default page size")
+    live: LiveSettings = Field(default_factory=LiveSettings, description="the live view")
 
     @property
     def evidence_dir(self) -> Path:

@@ -38,6 +38,7 @@ from ulid import ULID
 
 from alerts.errors import EvidenceError
 from alerts.leases import LeaseChange, LeaseManager
+from alerts.live_tracks import TrackPublisher
 from alerts.model import FaceSubject, PlateSubject, SceneSubject, TrackSubject
 from alerts.plate_reads import PlateRead, publish_read
 from alerts.publisher import DEFAULT_REDIS_URL, PublishResult, connect
@@ -117,8 +118,9 @@ class AlertingSink:
     (frame captured → alert handed to Redis or the outbox), for the live table.
     """
 
-    def __init__(self, sink: AlertSink) -> None:
+    def __init__(self, sink: AlertSink, tracks: TrackPublisher | None = None) -> None:
         self.sink = sink
+        self.tracks = tracks  # the live view's overlay (alerts/live_tracks.py)
         self.alerts: dict[str, int] = defaultdict(int)
         self.by_type: dict[str, int] = defaultdict(int)
         self.latency_ms: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=1024))
@@ -126,6 +128,8 @@ class AlertingSink:
         self.recent: deque[PublishResult] = deque(maxlen=4096)
 
     def __call__(self, frame: Frame, dets: Detections, findings: list[Finding]) -> None:
+        if self.tracks is not None:
+            self.tracks.publish(frame, dets)
         for f in findings:
             subject = SUBJECTS[str(f.subject["kind"])].model_validate(f.subject)
             label = f.kind
@@ -218,7 +222,9 @@ class Runtime:
             cooldown_s=cfg.cooldown_s,
             update_interval_s=cfg.update_interval_s,
         )
-        self.sink = AlertingSink(self.alert_sink)
+        names = getattr(self.detector, "names", {})
+        tracks = TrackPublisher(self.alert_sink.publisher.redis, self.cameras, names)
+        self.sink = AlertingSink(self.alert_sink, tracks)
         self.main_streams: dict[str, MainStream] = {}
         self._main_sources: list[Source] = []
         self.worker: Worker | None = None

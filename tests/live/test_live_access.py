@@ -1,0 +1,84 @@
+"""Who may watch: the compound scope, before anything is opened; and no public STUN."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from aiortc import RTCIceGatherer
+
+from alerts.store.audit import AuditEntry
+from api.live.hub import rtc_configuration
+from api.live.settings import IceServer
+from tests.live.conftest import Site
+from tests.store.conftest import login
+
+OFFER = {"sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", "type": "offer"}
+
+
+@pytest.mark.rtsp
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/live/gate/offer", OFFER),
+        ("GET", "/api/live/gate/snapshot.jpg", None),
+        ("GET", "/api/live/gate/events", None),
+        ("GET", "/live/gate", None),
+        ("GET", "/live?cameras=gate", None),
+    ],
+)
+def test_a_viewer_without_rights_gets_403_and_nothing_is_opened(
+    site: Site, method: str, path: str, body: dict[str, str] | None
+) -> None:
+    client = login(site.server.client(), "stranger")
+    res = client.request(method, path, json=body)
+    assert res.status_code == 403, res.text
+    assert "lijing" in res.json()["detail"] or "gate" in res.json()["detail"]
+    assert site.hub.opened == 0
+    assert not site.hub.upstreams and not site.hub.sessions
+
+
+@pytest.mark.rtsp
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("who", "path", "status"),
+    [
+        (None, "/api/live/gate/events", 401),
+        (None, "/live/gate", 303),  # pages send the browser to log in
+        ("op", "/api/live/nowhere/offer", 404),
+    ],
+)
+def test_unknown_users_and_cameras(site: Site, who: str | None, path: str, status: int) -> None:
+    client = site.server.client()
+    if who:
+        login(client, who)
+    if path.endswith("/offer"):
+        res = client.post(path, json=OFFER)
+    else:
+        res = client.get(path, follow_redirects=False)
+    assert res.status_code == status, res.text
+    assert site.hub.opened == 0
+
+
+@pytest.mark.rtsp
+@pytest.mark.redis
+def test_a_refusal_is_audited(site: Site) -> None:
+    login(site.server.client(), "stranger").post("/api/live/gate/offer", json=OFFER)
+    with site.server.app.state.services.tx() as s:
+        rows = s.execute(sa.select(AuditEntry).where(AuditEntry.action == "live.denied")).scalars()
+        assert [(e.actor, e.target) for e in rows] == [("stranger", "gate")]
+
+
+@pytest.mark.parametrize(
+    ("servers", "stun"),
+    [
+        ([], None),
+        ([IceServer(urls=["stun:10.0.0.1:3478"])], ("10.0.0.1", 3478)),
+    ],
+)
+def test_no_public_stun_unless_configured(servers: list[IceServer], stun: object) -> None:
+    cfg = rtc_configuration(servers)
+    gatherer = RTCIceGatherer(iceServers=cfg.iceServers)
+    assert gatherer._connection.stun_server == stun
+    # what aiortc does without our configuration: a public STUN server
+    assert RTCIceGatherer()._connection.stun_server is not None

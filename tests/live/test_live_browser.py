@@ -107,7 +107,7 @@ def test_without_webrtc_the_page_shows_snapshots_and_says_why(site: Site, chromi
     t = wait_for(page, lambda ts: ts[0]["mode"] == "snapshot", what="the snapshot fallback")[0]
     assert "no WebRTC" in t["banner"]
     page.wait_for_function(
-        "() => document.querySelector('img.snapshot').naturalWidth === %d" % CAMERA_SIZE[0],
+        f"() => document.querySelector('img.snapshot').naturalWidth === {CAMERA_SIZE[0]}",
         timeout=20_000,
     )
     (start,) = audit_rows(site, "live.start")

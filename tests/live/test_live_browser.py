@@ -20,9 +20,9 @@ from alerts.store.audit import AuditEntry
 from detectors.detections import Detections
 from shouwang.config import load_site
 from streams.frame import Frame
+from tests.alerts.factory import TEST_REDIS_URL
 from tests.live.conftest import CAMERA_SIZE, SUB_SIZE, Site
 from tests.live.pages import logged_in_page, playing, tiles, wait_for
-from tests.store.conftest import TEST_REDIS_URL
 
 pytestmark = [pytest.mark.browser, pytest.mark.rtsp, pytest.mark.redis, pytest.mark.slow]
 

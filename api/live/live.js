@@ -56,16 +56,19 @@ class LiveTile {
     this.snapSession = null;
     this.mode = "connecting";   // webrtc | snapshot | connecting
     this.cameraOnline = null;
-    this.reason = "";
+    this.reason = "";         // why WebRTC fell back to snapshots
+    this.cameraReason = "";   // why the camera is offline
     this.tracks = null;
     this.tracksAt = 0;
     this.firstFrameMs = null;
     this.t0 = performance.now();
     this.video.addEventListener("playing", () => {
-      if (this.firstFrameMs === null) this.firstFrameMs = performance.now() - this.t0;
+      if (this.firstFrameMs === null) {
+        this.firstFrameMs = performance.now() - this.t0;
+        this.firstFrameAt = Date.now();
+      }
       this.render();
     });
-    this.listen();
     this.connect();
     requestAnimationFrame(() => this.draw());
   }
@@ -84,7 +87,7 @@ class LiveTile {
   render() {
     if (this.cameraOnline === false) {
       this.say("离线 offline", "bad");
-      this.showBanner("摄像机离线，正在重连 · camera offline, reconnecting: " + this.reason);
+      this.showBanner("摄像机离线，正在重连 · camera offline, reconnecting: " + this.cameraReason);
     } else if (this.mode === "snapshot") {
       this.say("快照 snapshot", "bad");
       this.showBanner("实时视频无法连接，显示快照 · WebRTC cannot connect, showing snapshots: "
@@ -200,19 +203,15 @@ class LiveTile {
     this.snapLooping = false;
   }
 
-  listen() {
-    const url = `/api/live/${encodeURIComponent(this.camera)}/events?variant=${this.variant}`;
-    this.events = new EventSource(url);
-    this.events.addEventListener("status", (ev) => {
-      const st = JSON.parse(ev.data);
-      this.cameraOnline = st.online ? true : (st.reason === "connecting" ? null : false);
-      if (!st.online) this.reason = st.reason;
-      this.render();
-    });
-    this.events.addEventListener("tracks", (ev) => {
-      this.tracks = JSON.parse(ev.data);
-      this.tracksAt = performance.now();
-    });
+  onStatus(st) {
+    this.cameraOnline = st.online ? true : (st.reason === "connecting" ? null : false);
+    if (!st.online) this.cameraReason = st.reason;
+    this.render();
+  }
+
+  onTracks(t) {
+    this.tracks = t;
+    this.tracksAt = performance.now();
   }
 
   // The video's picture inside the element (object-fit: contain leaves bars).
@@ -270,7 +269,20 @@ function init() {
       grid.appendChild(fig);
     }
   }
-  window.shouwangLive = [...document.querySelectorAll(".tile")].map((el) => new LiveTile(el, ice));
+  const tiles = [...document.querySelectorAll(".tile")].map((el) => new LiveTile(el, ice));
+  window.shouwangLive = tiles;
+  // One event stream for every tile of the page (a browser keeps six connections).
+  const byCamera = new Map(tiles.map((t) => [t.camera, t]));
+  const q = new URLSearchParams({ cameras: [...byCamera.keys()].join(","),
+    variant: tiles.length ? tiles[0].variant : "main" });
+  const events = new EventSource(`/api/live/events?${q}`);
+  const route = (fn) => (ev) => {
+    const data = JSON.parse(ev.data);
+    const tile = byCamera.get(data.camera);
+    if (tile) fn(tile, data);
+  };
+  events.addEventListener("status", route((t, d) => t.onStatus(d)));
+  events.addEventListener("tracks", route((t, d) => t.onTracks(d)));
   window.addEventListener("pagehide", () => {
     for (const t of window.shouwangLive) t.closeWebrtc();
   });

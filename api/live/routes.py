@@ -5,8 +5,8 @@
 * ``POST /api/live/{camera}/offer`` - SDP offer in, answer out (and a session id);
 * ``POST /api/live/sessions/{id}/close`` - the viewer leaves;
 * ``GET /api/live/{camera}/snapshot.jpg`` - the fallback when WebRTC cannot connect;
-* ``GET /api/live/{camera}/events`` - server-sent events: camera status and the
-  worker's tracks for the overlay.
+* ``GET /api/live/events?cameras=a,b`` - server-sent events: camera status and the
+  worker's tracks for the overlay, one stream per page.
 
 Only users whose compounds include the camera pass :func:`watchable` (403 otherwise,
 before anything is opened); every session is audited by the hub.
@@ -227,37 +227,58 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-@router.get("/api/live/{camera}/events", responses=errors(401, 403, 404))
+@router.get("/api/live/events", responses=errors(401, 403, 404, 422))
 async def events(
-    cam: Watchable, hub: Hub, request: Request, variant: Variant = "main"
+    scope: Scoped,
+    svc: Svc,
+    hub: Hub,
+    request: Request,
+    cameras: str = Query(max_length=2000, description="comma-separated camera ids"),
+    variant: Variant = "main",
 ) -> StreamingResponse:
-    """Server-sent events: ``status`` (camera online/offline and why) and ``tracks``."""
+    """Server-sent events for a page's cameras: ``status`` (online/offline and why) and
+    ``tracks`` (the worker's boxes), each with its ``camera``.
+
+    One stream per page, however many tiles: a browser keeps only six HTTP/1.1
+    connections to a server, and a 16-tile grid must not use them all up.
+    """
+    ids = list(dict.fromkeys(c.strip() for c in cameras.split(",") if c.strip()))
+    if not 1 <= len(ids) <= max(LAYOUTS):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"cameras: expected 1 to {max(LAYOUTS)} ids"
+        )
+    cams = [watchable(c, scope, svc, request).id for c in ids]
     r: aioredis.Redis = request.app.state.live_redis
-    wait = hub.settings.overlay_wait_s
+    pause = min(hub.settings.overlay_wait_s, 5.0)
 
     async def stream() -> AsyncIterator[str]:
-        key = keys.live_tracks(cam.id)
-        last = "$"
-        q = hub.listen(cam.id, variant)
+        last = {keys.live_tracks(c): "$" for c in cams}
+        camera_of = {keys.live_tracks(c): c for c in cams}
+        queues: dict[str, asyncio.Queue[dict[str, Any]] | None] = dict.fromkeys(cams)
         yield "retry: 2000\n\n"
-        while not await request.is_disconnected():
-            if q is None:
-                q = hub.listen(cam.id, variant)
-            while q is not None and not q.empty():
-                ev = q.get_nowait()
-                yield _sse(str(ev.pop("event")), ev)
-            try:
-                got: Any = await r.xread({key: last}, count=8, block=500)
-            except (OSError, aioredis.RedisError) as exc:
-                yield _sse("overlay", {"ok": False, "reason": f"Redis: {type(exc).__name__}"})
-                await asyncio.sleep(min(wait, 5))
-                continue
-            for _key, entries in got or ():
-                if entries:
-                    last = entries[-1][0]
-                    yield _sse("tracks", json.loads(entries[-1][1]["tracks"]))
-        if q is not None:
-            hub.unlisten(cam.id, variant, q)
+        try:
+            while not await request.is_disconnected():
+                for c, q in queues.items():
+                    if q is None:
+                        q = queues[c] = hub.listen(c, variant)
+                    while q is not None and not q.empty():
+                        ev = q.get_nowait()
+                        yield _sse(str(ev.pop("event")), {"camera": c, **ev})
+                try:
+                    got: Any = await r.xread(last, count=8, block=500)  # type: ignore[arg-type]
+                except (OSError, aioredis.RedisError) as exc:
+                    yield _sse("overlay", {"ok": False, "reason": f"Redis: {type(exc).__name__}"})
+                    await asyncio.sleep(pause)
+                    continue
+                for key, entries in got or ():
+                    if entries:
+                        last[key] = entries[-1][0]
+                        payload = json.loads(entries[-1][1]["tracks"])
+                        yield _sse("tracks", {"camera": camera_of[key], **payload})
+        finally:
+            for c, q in queues.items():
+                if q is not None:
+                    hub.unlisten(c, variant, q)
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}

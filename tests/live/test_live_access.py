@@ -22,7 +22,7 @@ OFFER = {"sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", "type": "
     [
         ("POST", "/api/live/gate/offer", OFFER),
         ("GET", "/api/live/gate/snapshot.jpg", None),
-        ("GET", "/api/live/gate/events", None),
+        ("GET", "/api/live/events?cameras=gate", None),
         ("GET", "/live/gate", None),
         ("GET", "/live?cameras=gate", None),
     ],
@@ -43,7 +43,7 @@ def test_a_viewer_without_rights_gets_403_and_nothing_is_opened(
 @pytest.mark.parametrize(
     ("who", "path", "status"),
     [
-        (None, "/api/live/gate/events", 401),
+        (None, "/api/live/events?cameras=gate", 401),
         (None, "/live/gate", 303),  # pages send the browser to log in
         ("op", "/api/live/nowhere/offer", 404),
     ],

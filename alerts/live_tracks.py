@@ -105,7 +105,12 @@ class TrackPublisher:
         key = keys.live_tracks(frame.camera_id)
         try:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.xadd(key, {"tracks": json.dumps(payload)}, maxlen=keys.LIVE_TRACKS_MAXLEN)
+            pipe.xadd(
+                key,
+                {"tracks": json.dumps(payload)},
+                maxlen=keys.LIVE_TRACKS_MAXLEN,
+                approximate=False,
+            )
             pipe.expire(key, keys.LIVE_TRACKS_TTL_S)
             pipe.execute()
             self.published += 1

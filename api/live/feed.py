@@ -200,7 +200,15 @@ class CameraFeed(MediaStreamTrack):
     def _options(self) -> dict[str, str]:
         us = str(int(self._timeout_s * 1_000_000))
         if self._url.lower().startswith(("rtsp://", "rtsps://")):
-            return {"rtsp_transport": self._transport, "timeout": us, "fflags": "nobuffer"}
+            # FFmpeg probes an RTSP stream for up to 5 s by default; the SDP's parameter
+            # sets (or the first in-band SPS) already say all the relay needs.
+            return {
+                "rtsp_transport": self._transport,
+                "timeout": us,
+                "fflags": "nobuffer",
+                "probesize": "262144",
+                "analyzeduration": "200000",
+            }
         return {}
 
     def _read_once(self) -> None:

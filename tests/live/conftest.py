@@ -7,12 +7,15 @@ driven by Playwright (never a downloaded browser).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
 import pytest
 import redis
 
@@ -86,34 +89,52 @@ def camera(live_clips: dict[str, Path]) -> Iterator[RtspServer]:
 @dataclass
 class Site:
     server: LiveServer
-    camera: RtspServer
+    camera: RtspServer | None
 
     @property
     def hub(self) -> Any:
         return self.server.app.state.live_hub
 
 
-@pytest.fixture
-def site(camera: RtspServer, tmp_path: Path, r: redis.Redis) -> Iterator[Site]:
-    """The app on a site whose camera ``gate`` (compound lijing) is the RTSP camera.
+@contextlib.contextmanager
+def serve_site(tmp_path: Path, main: str, sub: str, live: LiveSettings) -> Iterator[LiveServer]:
+    """The app on a site whose camera ``gate`` (compound lijing) plays ``main``/``sub``.
 
     Users: ``op`` (operator of lijing), ``stranger`` (operator of another compound).
-    Grace period 1 s, so the camera connection's close is seen within a test.
     """
     path = tmp_path / "site.yaml"
-    path.write_text(SITE.format(main=camera.url("cam"), sub=camera.url("short")), "utf-8")
-    settings = settings_for(
-        f"sqlite:///{tmp_path / 'store.sqlite'}",
-        tmp_path,
-        site=path,
-        live=LiveSettings(grace_s=1.0),
-    )
-    app = create_app(settings)
+    path.write_text(SITE.format(main=main, sub=sub), "utf-8")
+    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    app = create_app(settings_for(db, tmp_path, site=path, live=live))
     with LiveServer(app) as server:
         factory = app.state.services.factory
         make_user(factory, "op", "operator", ["lijing"])
         make_user(factory, "stranger", "operator", ["other"])
-        yield Site(server, camera)
+        yield server
+
+
+@pytest.fixture
+def site(camera: RtspServer, tmp_path: Path, r: redis.Redis) -> Iterator[Site]:
+    """The site on the real RTSP camera; grace period 1 s, so its close is seen in a test."""
+    with serve_site(
+        tmp_path, camera.url("cam"), camera.url("short"), LiveSettings(grace_s=1.0)
+    ) as s:
+        yield Site(s, camera)
+
+
+def make_hevc_clip(path: Path, seconds: float, width: int = 320, height: int = 180) -> Path:
+    """An H.265 MP4 (libx265): a stream browsers cannot take as it is."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(
+            "libx265", rate=25, options={"preset": "ultrafast", "x265-params": "log-level=error"}
+        )
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(round(seconds * 25)):
+            img = np.full((height, width, 3), (i * 5) % 256, np.uint8)
+            img[:, (i * 4) % width :, 1] = 200
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")))
+        out.mux(stream.encode())
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -74,11 +74,13 @@ def test_camera_dies_mid_view_and_plays_again_by_itself(site: Site, chromium: An
     page = logged_in_page(chromium, site.server.url, "op")
     page.goto("/live/gate")
     wait_for(page, lambda ts: playing(ts[0]), what="the video to play")
-    site.camera.kill()
+    camera = site.camera
+    assert camera is not None
+    camera.kill()
     t = wait_for(page, lambda ts: ts[0]["online"] is False, what="the page to show offline")[0]
     assert "offline" in t["state"] and "offline" in t["banner"]
     stalled = t["time"]
-    site.camera.start()  # same port: the camera comes back
+    camera.start()  # same port: the camera comes back
     wait_for(
         page,
         lambda ts: (

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
+import redis
 import sqlalchemy as sa
 from aiortc import RTCIceGatherer
 
 from alerts.store.audit import AuditEntry
 from api.live.hub import rtc_configuration
 from api.live.settings import IceServer
-from tests.live.conftest import Site
+from api.settings import Settings
+from tests.live.conftest import Site, serve_site
 from tests.store.conftest import login
 
 OFFER = {"sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", "type": "offer"}
@@ -82,3 +88,18 @@ def test_no_public_stun_unless_configured(servers: list[IceServer], stun: object
     assert gatherer._connection.stun_server == stun
     # what aiortc does without our configuration: a public STUN server
     assert RTCIceGatherer()._connection.stun_server is not None
+
+
+@pytest.mark.redis
+def test_configured_stun_and_turn_servers_reach_the_page(
+    tmp_path: Path, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    turn = '[{"urls": ["turn:10.0.0.1:3478"], "username": "u", "credential": "s3cret"}]'
+    monkeypatch.setenv("SHOUWANG_LIVE__ICE_SERVERS", turn)
+    live = Settings(database_url="sqlite://").live  # read from the environment
+    with serve_site(tmp_path, "rtsp://127.0.0.1:1/none", "rtsp://127.0.0.1:1/none", live) as server:
+        page = login(server.client(), "op").get("/live/gate")
+        assert page.status_code == 200
+        ice = json.loads(re.search(r'data-ice="([^"]*)"', page.text)[1].replace("&quot;", '"'))  # type: ignore[index]
+        assert ice == [{"urls": ["turn:10.0.0.1:3478"], "username": "u", "credential": "s3cret"}]
+        assert server.app.state.live_hub.opened == 0  # the page alone opens no camera

@@ -121,7 +121,10 @@ class LiveHub:
                 up.closer.cancel()
                 up.closer = None
             return up
-        url, transport = self._resolve(camera, variant)
+        try:
+            url, transport = self._resolve(camera, variant)
+        except KeyError as exc:  # a ${VAR} of the camera's URL is unset (named, no value)
+            raise LiveError(503, f"camera {camera}: {exc.args[0]}") from None
         holder: list[Upstream] = []
         feed = CameraFeed(
             camera, url, transport=transport, on_state=lambda s: self._announce(holder, s)

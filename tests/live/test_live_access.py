@@ -13,7 +13,7 @@ from aiortc import RTCIceGatherer
 
 from alerts.store.audit import AuditEntry
 from api.live.hub import rtc_configuration
-from api.live.settings import IceServer
+from api.live.settings import IceServer, LiveSettings
 from api.settings import Settings
 from tests.live.conftest import Site, serve_site
 from tests.store.conftest import login
@@ -103,3 +103,16 @@ def test_configured_stun_and_turn_servers_reach_the_page(
         ice = json.loads(re.search(r'data-ice="([^"]*)"', page.text)[1].replace("&quot;", '"'))  # type: ignore[index]
         assert ice == [{"urls": ["turn:10.0.0.1:3478"], "username": "u", "credential": "s3cret"}]
         assert server.app.state.live_hub.opened == 0  # the page alone opens no camera
+
+
+@pytest.mark.redis
+def test_a_camera_whose_credentials_are_unset_is_503_naming_the_variable(
+    tmp_path: Path, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GATE_PASS", raising=False)
+    url = "rtsp://admin:${GATE_PASS}@127.0.0.1:1/none"
+    with serve_site(tmp_path, url, url, LiveSettings()) as server:
+        res = login(server.client(), "op").post("/api/live/gate/offer", json=OFFER)
+        assert res.status_code == 503
+        assert "GATE_PASS" in res.json()["detail"]
+        assert server.app.state.live_hub.opened == 0

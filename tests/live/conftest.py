@@ -66,14 +66,15 @@ cameras:
 
 @pytest.fixture(scope="session")
 def live_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The camera's main (640x360) and sub (320x180) streams, 60 s each."""
+    """The camera's main (640x360) and sub (320x180) streams, 30 s each (a session that
+    outlives its clip is reopened, as a camera reboot would be)."""
     problem = _gi_missing()
     if problem:
         pytest.fail(f"{problem}: run `bash scripts/setup` as root")
     d = tmp_path_factory.mktemp("live-clips")
     return {
-        "long": make_clip(d / "main.mp4", 60, *CAMERA_SIZE),
-        "short": make_clip(d / "sub.mp4", 60, *SUB_SIZE),
+        "long": make_clip(d / "main.mp4", 30, *CAMERA_SIZE),
+        "short": make_clip(d / "sub.mp4", 30, *SUB_SIZE),
     }
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from alerts import keys
 from alerts.live_tracks import TrackPublisher
@@ -81,7 +83,9 @@ def test_each_frame_s_tracks_go_to_a_bounded_expiring_stream(r: redis.Redis) -> 
 
 
 def test_an_unreachable_redis_pauses_the_overlay_without_raising() -> None:
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    dead = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
     pub = publisher(dead)
     pub.publish(frame(0), DETS)
     pub.publish(frame(1), DETS)  # paused: not even tried

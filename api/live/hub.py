@@ -169,11 +169,12 @@ class LiveHub:
 
         Raises:
             LiveError: 503 when the camera does not answer, 409 past the transcode cap
-                or when the browser offers no H.264.
+                or when the browser offers no H.264, 422 for an offer without video.
         """
         up = self._upstream(camera, variant)
         sid = secrets.token_urlsafe(12)
         up.viewers.add(sid)  # held while we wait, so the grace timer cannot close it
+        pc: RTCPeerConnection | None = None
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(8.0):
@@ -182,21 +183,7 @@ class LiveHub:
             if st.mode is None:
                 raise LiveError(503, f"camera {camera} does not answer: {st.reason}")
             if st.mode == "transcode":
-                watching = sum(
-                    1
-                    for s in self.sessions.values()
-                    if s.camera == camera
-                    and s.variant == variant
-                    and s.mode == "transcode"
-                    and s.ended is None
-                )
-                if watching >= self.settings.transcode_cap:
-                    raise LiveError(
-                        409,
-                        f"camera {camera} sends {st.codec}, which browsers cannot play as it "
-                        f"is; it is transcoded for at most {self.settings.transcode_cap} "
-                        "viewers and that many are watching",
-                    )
+                self._check_cap(camera, variant, st)
             pc = RTCPeerConnection(rtc_configuration(self.settings.ice_servers))
             session = LiveSession(
                 id=sid,
@@ -207,22 +194,12 @@ class LiveHub:
                 mode=st.mode,
                 pc=pc,
             )
-            pc.addTrack(self.relay.subscribe(up.feed, buffered=False))
-            if st.mode == "passthrough":
-                caps = RTCRtpSender.getCapabilities("video")
-                h264 = [c for c in caps.codecs if c.mimeType == "video/H264"]
-                for t in pc.getTransceivers():
-                    if t.kind == "video":
-                        t.setCodecPreferences(h264)
-            # after addTrack and the codec choice: the offer's m-line takes this transceiver
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
-            answer = await pc.createAnswer()
-            if st.mode == "passthrough" and "H264" not in answer.sdp:
-                await pc.close()
-                raise LiveError(409, "this browser offers no H.264 decoder; use Chromium")
+            answer = await self._answer(pc, up.feed, st, sdp, kind)
             await pc.setLocalDescription(answer)
         except BaseException:
             self._release(up, sid)
+            if pc is not None:
+                await pc.close()
             raise
 
         @pc.on("connectionstatechange")
@@ -239,6 +216,43 @@ class LiveHub:
         )
         local = pc.localDescription
         return session, local
+
+    def _check_cap(self, camera: str, variant: Variant, st: FeedState) -> None:
+        watching = sum(
+            1
+            for s in self.sessions.values()
+            if (s.camera, s.variant, s.mode) == (camera, variant, "transcode") and s.ended is None
+        )
+        if watching >= self.settings.transcode_cap:
+            raise LiveError(
+                409,
+                f"camera {camera} sends {st.codec}, which browsers cannot play as it "
+                f"is; it is transcoded for at most {self.settings.transcode_cap} "
+                "viewers and that many are watching",
+            )
+
+    async def _answer(
+        self, pc: RTCPeerConnection, feed: CameraFeed, st: FeedState, sdp: str, kind: str
+    ) -> RTCSessionDescription:
+        """The answer carrying a relay proxy of ``feed`` (only H.264 when passing through)."""
+        pc.addTrack(self.relay.subscribe(feed, buffered=False))
+        if st.mode == "passthrough":
+            caps = RTCRtpSender.getCapabilities("video")
+            h264 = [c for c in caps.codecs if c.mimeType == "video/H264"]
+            for t in pc.getTransceivers():
+                if t.kind == "video":
+                    t.setCodecPreferences(h264)
+        if "m=video" not in sdp:
+            raise LiveError(422, "sdp: the offer has no video (m=video) section")
+        # after addTrack and the codec choice: the offer's m-line takes this transceiver
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        except ValueError as exc:
+            raise LiveError(422, f"sdp: not a usable WebRTC offer ({exc})") from None
+        answer = await pc.createAnswer()
+        if st.mode == "passthrough" and "H264" not in answer.sdp:
+            raise LiveError(409, "this browser offers no H.264 decoder; use Chromium")
+        return answer
 
     async def end(self, session_id: str, *, why: str = "left") -> LiveSession | None:
         """End a session (viewer left, connection failed); audits who, camera, from–to."""

@@ -52,6 +52,7 @@ def test_a_viewer_without_rights_gets_403_and_nothing_is_opened(
         (None, "/api/live/events?cameras=gate", 401),
         (None, "/live/gate", 303),  # pages send the browser to log in
         ("op", "/api/live/nowhere/offer", 404),
+        ("op", "/api/live/gate/offer", 422),  # the camera answers; the offer is no WebRTC offer
     ],
 )
 def test_unknown_users_and_cameras(site: Site, who: str | None, path: str, status: int) -> None:
@@ -63,7 +64,8 @@ def test_unknown_users_and_cameras(site: Site, who: str | None, path: str, statu
     else:
         res = client.get(path, follow_redirects=False)
     assert res.status_code == status, res.text
-    assert site.hub.opened == 0
+    assert site.hub.opened == (1 if status == 422 else 0)
+    assert not site.hub.sessions
 
 
 @pytest.mark.rtsp

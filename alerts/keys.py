@@ -139,3 +139,20 @@ def police_rate(client_id: str, window: int) -> str:
     INCR per call; TTL 120 s (the window plus a margin), so it never accumulates.
     """
     return f"{PREFIX}police:rate:{client_id}:{window}"
+
+
+def live_tracks(camera_id: str) -> str:
+    """Stream ``shouwang:live:tracks:<camera id>``: the camera's current tracks, for the
+    live view's overlay.
+
+    One entry per analysed frame (the worker's analysis rate), field ``tracks``: JSON
+    ``{"t": capture time, "w": width, "h": height, "tracks": [{"id", "cls", "conf",
+    "box": [x1, y1, x2, y2], "zones": [zone ids]}]}`` in the analysis frame's pixels.
+    Bounded: XADD MAXLEN LIVE_TRACKS_MAXLEN (exact); TTL LIVE_TRACKS_TTL_S, renewed on
+    every entry, so a camera nobody analyses any more leaves nothing behind.
+    """
+    return f"{PREFIX}live:tracks:{camera_id}"
+
+
+LIVE_TRACKS_MAXLEN = 32
+LIVE_TRACKS_TTL_S = 30

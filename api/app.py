@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import dashboard, police, rest
 from api.deps import SESSION_COOKIE, CurrentUser, errors
+from api.live.routes import router as live_router
 from api.services import Services
 from api.settings import Settings
 
@@ -42,6 +43,7 @@ ROUTERS: list[APIRouter] = [
     rest.router,
     dashboard.router,
     police.router,
+    live_router,
 ]
 
 

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.police.config import PoliceSettings
 from alerts.publisher import DEFAULT_REDIS_URL
+from api.live.settings import LiveSettings
 
 
 class EscalationPolicy(BaseModel):
@@ -101,6 +102,7 @@ class Settings(BaseSettings):
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     page_limit: int = Field(default=50, ge=1, le=500, description="default page size")
     police: PoliceSettings = Field(default_factory=PoliceSettings, description="/api/police/v1")
+    live: LiveSettings = Field(default_factory=LiveSettings, description="the live view")
 
     @property
     def evidence_dir(self) -> Path:

@@ -41,6 +41,7 @@ from alerts.camera_health import HealthReporter
 from alerts.errors import EvidenceError
 from alerts.keys import POLICE_PLATE_LIST
 from alerts.leases import LeaseManager
+from alerts.live_tracks import TrackPublisher
 from alerts.model import FaceSubject, PlateSubject, SceneSubject, TrackSubject
 from alerts.plate_reads import PlateRead, publish_read
 from alerts.publisher import DEFAULT_REDIS_URL, PublishResult, connect
@@ -133,8 +134,9 @@ class AlertingSink:
     (frame captured → alert handed to Redis or the outbox), for the live table.
     """
 
-    def __init__(self, sink: AlertSink) -> None:
+    def __init__(self, sink: AlertSink, tracks: TrackPublisher | None = None) -> None:
         self.sink = sink
+        self.tracks = tracks  # the live view's overlay (alerts/live_tracks.py)
         self.alerts: dict[str, int] = defaultdict(int)
         self.by_type: dict[str, int] = defaultdict(int)
         self.latency_ms: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=1024))
@@ -150,6 +152,8 @@ class AlertingSink:
                 "camera %s: %d finding(s) dropped: no longer ours", frame.camera_id, len(findings)
             )
             return
+        if self.tracks is not None:
+            self.tracks.publish(frame, dets)
         for f in findings:
             subject = SUBJECTS[str(f.subject["kind"])].model_validate(f.subject)
             label = f.kind
@@ -243,7 +247,9 @@ class Runtime:
             update_interval_s=cfg.update_interval_s,
             wait_replicas=cfg.redis_wait_replicas,
         )
-        self.sink = AlertingSink(self.alert_sink)
+        names = getattr(self.detector, "names", {})
+        tracks = TrackPublisher(self.alert_sink.publisher.redis, self.cameras, names)
+        self.sink = AlertingSink(self.alert_sink, tracks)
         self.main_streams: dict[str, MainStream] = {}
         self._main_sources: dict[str, Source] = {}
         self.worker: Worker | None = None

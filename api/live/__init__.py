@@ -1,0 +1,1 @@
+"""The live view (WebRTC): pages under ``/live``, signalling under ``/api/live``."""

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api import police, rest
+from api import gat1400, police, rest
 from api.deps import SESSION_COOKIE, CurrentUser, errors
 from api.services import Services
 from api.settings import Settings
@@ -39,6 +39,7 @@ from api.settings import Settings
 ROUTERS: list[APIRouter] = [
     rest.router,
     police.router,
+    gat1400.router,
 ]
 
 

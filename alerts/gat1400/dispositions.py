@@ -136,9 +136,13 @@ def upper_client(session: Session, site: Site) -> PoliceClient:
     if c is not None:
         return c
     c, _secret = add_client(
-        session, UPPER_CLIENT, scopes=["dispositions:write"], compounds=target_compounds(site), actor="gat1400",
+        session,
+        UPPER_CLIENT,
+        scopes=["dispositions:write"],
+        compounds=target_compounds(site),
+        actor="gat1400",
         organisation="GA/T 1400 upper platform",
-    )  # fmt: skip
+    )
     return c
 
 

@@ -64,7 +64,8 @@ def sub_image(
     ``SourceVideoID`` is the GB/T 28181 channel id + ``01`` + the shot time + a
     sequence, so the police side can open that channel's video at that moment.
     """
-    assert cam.gat1400 is not None and site.gat1400 is not None  # checked by callers
+    if cam.gat1400 is None or site.gat1400 is None:
+        raise RecordError(f"camera {cam.id!r}: no gat1400 ids, or the site has no gat1400")
     tz = site.timezone
     compound = site.compound(cam.compound)
     t = codes.wire_time(shot, tz)
@@ -110,32 +111,35 @@ def _direction(deg: float) -> str:
     return ["4", "6", "1", "5", "3", "7", "2", "8"][octant]
 
 
-def motor_vehicle(site: Site, read: PlateRead, load: ImageLoader) -> dict[str, Any]:
-    """The ``MotorVehicleObject`` of one plate read at a gate camera."""
-    cam = _camera(site, read.camera)
+def _vehicle(
+    site: Site,
+    cam: Camera,
+    *,
+    key: str,
+    shot: datetime,
+    plate: str,
+    confidence: float,
+    gate: str | None,
+    images: list[dict[str, Any]],
+) -> dict[str, Any]:
     ids = cam.gat1400
-    assert ids is not None
-    src = codes.source_id(ids.device_id, read.read_at, site.timezone, read.id)
-    plate_class, plate_color = codes.plate_codes(read.plate)
-    images = []
-    crop = load(read.crop_sha256) if read.crop_sha256 else None
-    if crop is not None:
-        images.append(
-            sub_image(site, cam, kind=codes.IMAGE_PLATE, data=crop, shot=read.read_at, key=read.id)
-        )
+    if ids is None:
+        raise RecordError(f"camera {cam.id!r} has no gat1400 device_id/channel_id in the site")
+    src = codes.source_id(ids.device_id, shot, site.timezone, key)
+    plate_class, plate_color = codes.plate_codes(plate)
     doc: dict[str, Any] = {
-        "MotorVehicleID": codes.object_id(src, codes.OBJ_VEHICLE, read.id),
+        "MotorVehicleID": codes.object_id(src, codes.OBJ_VEHICLE, key),
         "InfoKind": 1,
         "SourceID": src,
         "DeviceID": ids.device_id,
-        "PassTime": codes.wire_time(read.read_at, site.timezone),
+        "PassTime": codes.wire_time(shot, site.timezone),
         "HasPlate": "1",
         "PlateClass": plate_class,
         "PlateColor": plate_color,
-        "PlateNo": read.plate,
-        "PlateReliability": str(round(read.confidence * 100)),
+        "PlateNo": plate,
+        "PlateReliability": str(round(confidence * 100)),
         "VehicleColor": "99",
-        "NameOfPassedRoad": read.gate or cam.placement.gate or "",
+        "NameOfPassedRoad": gate or cam.placement.gate or "",
         "Longitude": round(cam.lon, 6),
         "Latitude": round(cam.lat, 6),
         "SubImageList": {"SubImageInfoObject": images},
@@ -143,6 +147,22 @@ def motor_vehicle(site: Site, read: PlateRead, load: ImageLoader) -> dict[str, A
     if ids.tollgate_id:
         doc["TollgateID"] = ids.tollgate_id
     return doc
+
+
+def motor_vehicle(site: Site, read: PlateRead, load: ImageLoader) -> dict[str, Any]:
+    """The ``MotorVehicleObject`` of one plate read at a gate camera (plate crop inline;
+    a read carries no scene image, a plate alert does)."""
+    cam = _camera(site, read.camera)
+    crop = load(read.crop_sha256) if read.crop_sha256 else None
+    images = []
+    if crop is not None:
+        images.append(
+            sub_image(site, cam, kind=codes.IMAGE_PLATE, data=crop, shot=read.read_at, key=read.id)
+        )
+    return _vehicle(
+        site, cam, key=read.id, shot=read.read_at, plate=read.plate,
+        confidence=read.confidence, gate=read.gate, images=images,
+    )  # fmt: skip
 
 
 def _alert_images(site: Site, cam: Camera, alert: Alert, crop_kind: str) -> list[dict[str, Any]]:
@@ -177,7 +197,8 @@ def face(site: Site, alert: Alert) -> dict[str, Any]:
         raise RecordError(f"alert {alert.id} is not a face alert")
     cam = _camera(site, alert.camera)
     ids = cam.gat1400
-    assert ids is not None
+    if ids is None:
+        raise RecordError(f"camera {cam.id!r} has no gat1400 ids")
     key = f"{alert.id}.{alert.update_count}"
     src = codes.source_id(ids.device_id, alert.times.captured, site.timezone, key)
     t = codes.wire_time(alert.times.captured, site.timezone)
@@ -201,28 +222,11 @@ def plate_alert_vehicle(site: Site, alert: Alert) -> dict[str, Any]:
     if not isinstance(subj, PlateSubject):
         raise RecordError(f"alert {alert.id} is not a plate alert")
     cam = _camera(site, alert.camera)
-    ids = cam.gat1400
-    assert ids is not None
-    key = f"{alert.id}.{alert.update_count}"
-    src = codes.source_id(ids.device_id, alert.times.captured, site.timezone, key)
-    plate_class, plate_color = codes.plate_codes(subj.plate)
-    return {
-        "MotorVehicleID": codes.object_id(src, codes.OBJ_VEHICLE, key),
-        "InfoKind": 1,
-        "SourceID": src,
-        "DeviceID": ids.device_id,
-        "PassTime": codes.wire_time(alert.times.captured, site.timezone),
-        "HasPlate": "1",
-        "PlateClass": plate_class,
-        "PlateColor": plate_color,
-        "PlateNo": subj.plate,
-        "PlateReliability": str(round(subj.confidence * 100)),
-        "VehicleColor": "99",
-        "NameOfPassedRoad": cam.placement.gate or "",
-        "Longitude": round(cam.lon, 6),
-        "Latitude": round(cam.lat, 6),
-        "SubImageList": {"SubImageInfoObject": _alert_images(site, cam, alert, codes.IMAGE_PLATE)},
-    }
+    return _vehicle(
+        site, cam, key=f"{alert.id}.{alert.update_count}", shot=alert.times.captured,
+        plate=subj.plate, confidence=subj.confidence, gate=None,
+        images=_alert_images(site, cam, alert, codes.IMAGE_PLATE),
+    )  # fmt: skip
 
 
 def notification(site: Site, alert: Alert, disposition_id: str, title: str) -> dict[str, Any]:

@@ -54,12 +54,15 @@ def statuses(body: Any) -> list[dict[str, Any]]:
     """The ``ResponseStatusObject`` entries of an answer (list or single form)."""
     if not isinstance(body, dict):
         raise UpperError(f"answer is not a JSON object: {str(body)[:80]}")
-    if "ResponseStatusListObject" in body:
-        got = body["ResponseStatusListObject"].get("ResponseStatusObject", [])
-        return [got] if isinstance(got, dict) else list(got)
-    if "ResponseStatusObject" in body:
-        return [body["ResponseStatusObject"]]
-    raise UpperError(f"no ResponseStatusObject in the answer: {sorted(body)}")
+    got: Any = None
+    if isinstance(body.get("ResponseStatusListObject"), dict):
+        got = body["ResponseStatusListObject"].get("ResponseStatusObject")
+    elif "ResponseStatusObject" in body:
+        got = body["ResponseStatusObject"]
+    items = [got] if isinstance(got, dict) else got
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise UpperError(f"no ResponseStatusObject in the answer: {sorted(body)[:5]}")
+    return items
 
 
 def password(cfg: Gat1400Site) -> str:

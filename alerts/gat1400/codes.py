@@ -58,24 +58,25 @@ OBJ_VEHICLE = "02"
 OBJ_FACE = "06"
 
 
+#: (suffix or prefix, PlateClass, PlateColor) of special plates, first match wins.
+_SPECIAL = (
+    ("警", "23", "2"),
+    ("学", "16", "6"),
+    ("挂", "15", "6"),
+    ("使", "03", "1"),
+    ("领", "04", "1"),
+    ("港", "26", "1"),
+    ("澳", "27", "1"),
+)
+
+
 def plate_codes(plate: str) -> tuple[str, str]:
     """(PlateClass, PlateColor) of a normalised Chinese plate, from its text."""
-    if plate.endswith("警"):
-        return "23", "2"
     if plate.startswith("WJ"):
         return "31", "2"
-    if plate.endswith("学"):
-        return "16", "6"
-    if plate.endswith("挂"):
-        return "15", "6"
-    if plate.endswith("使") or plate.startswith("使"):
-        return "03", "1"
-    if plate.endswith("领"):
-        return "04", "1"
-    if plate.endswith("港"):
-        return "26", "1"
-    if plate.endswith("澳"):
-        return "27", "1"
+    for mark, klass, colour in _SPECIAL:
+        if plate.endswith(mark) or (mark == "使" and plate.startswith(mark)):
+            return klass, colour
     if len(plate) == 8:
         # New energy: D/F right after the letter is a small car, at the end a large one.
         return ("51", "9") if plate[-1] in "DF" else ("52", "9")

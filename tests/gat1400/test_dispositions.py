@@ -42,10 +42,11 @@ from tests.gat1400.conftest import (
     wait_for,
 )
 from tests.gat1400.viid_server import ViewLibrary
-from tests.store.conftest import LiveServer, settings_for, url_for
+from tests.store.conftest import LiveServer, db_url, settings_for
 from tests.store.helpers import xadd
 
 pytestmark = [pytest.mark.redis]
+__all__ = ["db_url"]
 PLATE = "宁A7K2Q9"
 NOTIFY = "/VIID/DispositionNotifications"
 
@@ -58,13 +59,14 @@ class Lower:
 
 
 @pytest.fixture
-def lower(tmp_path: Path, library: ViewLibrary, store: sessionmaker[Session]) -> Iterator[Lower]:
+def lower(tmp_path: Path, library: ViewLibrary, db_url: str) -> Iterator[Lower]:
+    """The web service on SQLite and on PostgreSQL, the upper platform's HTTP client."""
     site_file = gat_site(tmp_path, library.url)
-    settings = settings_for(url_for("sqlite", tmp_path), tmp_path, site=site_file)
+    settings = settings_for(db_url, tmp_path, site=site_file)
     with LiveServer(create_app(settings)) as live:
         http = live.client()
         http.auth = httpx.DigestAuth(USER, PASSWORD)
-        yield Lower(http, store, site_file)
+        yield Lower(http, live.app.state.services.factory, site_file)
 
 
 def disposition(**over: Any) -> dict[str, Any]:
@@ -191,6 +193,9 @@ def test_bad_input_gets_a_status_object_and_changes_nothing(
     )
     assert resp.status_code == http, resp.text
     assert codes_of(resp) == [code]
+    if case == "image not a face":
+        text = resp.json()["ResponseStatusListObject"]["ResponseStatusObject"][0]["StatusString"]
+        assert "holds no face" in text
     with lower.factory() as s:
         assert s.execute(select(func.count()).select_from(WatchOrder)).scalar() == 0
         refused = (

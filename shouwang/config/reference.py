@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from shouwang.config import common, rules, site
+from shouwang.config import common, gat1400, rules, site
 
 MODELS: list[type[BaseModel]] = [
     site.Site,
@@ -35,6 +35,8 @@ MODELS: list[type[BaseModel]] = [
     rules.FallRule,
     rules.AbandonedObjectRule,
     rules.NoParkingRule,
+    gat1400.Gat1400Site,
+    gat1400.CameraCodes,
 ]
 
 

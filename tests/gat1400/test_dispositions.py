@@ -207,6 +207,25 @@ def test_bad_input_gets_a_status_object_and_changes_nothing(
     assert r.exists(keys.police_plates("lijing")) == 0
 
 
+def test_a_person_disposition_with_a_real_face_is_an_invalid_operation_for_now(
+    lower: Lower, r: redis.Redis
+) -> None:
+    import cv2
+
+    from shouwang.demo import DEMO_POI_CROP_X, samples_dir
+
+    photo = cv2.imread(str(samples_dir() / "zidane.jpg"))
+    ok, buf = cv2.imencode(".jpg", photo[:, DEMO_POI_CROP_X:])
+    assert ok
+    img = {"ImageID": "1" * 41, "Type": "11", "FileFormat": "Jpeg",
+           "Data": base64.b64encode(buf.tobytes()).decode()}  # fmt: skip
+    d = disposition(DispositionCategory="1", TargetFeature="",
+                    SubImageList={"SubImageInfoObject": [img]})  # fmt: skip
+    resp = lower.http.post("/VIID/Dispositions", json=body(d))
+    assert resp.status_code == 409 and codes_of(resp) == ["4"]
+    assert r.exists(keys.police_plates("lijing")) == 0
+
+
 def test_a_caller_without_digest_is_challenged(lower: Lower) -> None:
     resp = httpx.post(str(lower.http.base_url) + "/VIID/Dispositions", json=body(disposition()))
     assert resp.status_code == 401

@@ -215,6 +215,8 @@ def test_a_person_disposition_with_a_real_face_is_an_invalid_operation_for_now(
     from shouwang.demo import DEMO_POI_CROP_X, samples_dir
 
     photo = cv2.imread(str(samples_dir() / "zidane.jpg"))
+    if photo is None:
+        pytest.fail(f"{samples_dir() / 'zidane.jpg'} does not read")
     ok, buf = cv2.imencode(".jpg", photo[:, DEMO_POI_CROP_X:])
     assert ok
     img = {"ImageID": "1" * 41, "Type": "11", "FileFormat": "Jpeg",

@@ -238,3 +238,28 @@ def test_a_caller_without_digest_is_challenged(lower: Lower) -> None:
         auth=httpx.DigestAuth(USER, "wrong"),
     )
     assert wrong.status_code == 401
+
+
+def test_user_identify_must_name_the_upper_platform_when_configured(
+    tmp_path: Path, library: ViewLibrary
+) -> None:
+    import yaml
+
+    site_file = gat_site(tmp_path, library.url)
+    doc = yaml.safe_load(site_file.read_text(encoding="utf-8"))
+    doc["gat1400"]["upper_id"] = "64000000002000000001"
+    site_file.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    settings = settings_for(f"sqlite:///{tmp_path / 'store.sqlite'}", tmp_path, site=site_file)
+    with LiveServer(create_app(settings)) as live:
+        http = live.client()
+        http.auth = httpx.DigestAuth(USER, PASSWORD)
+        other = http.post(
+            "/VIID/Dispositions", json=body(disposition()),
+            headers={"User-Identify": "64000000002000000002"},
+        )  # fmt: skip
+        assert other.status_code == 403
+        upper = http.post(
+            "/VIID/Dispositions", json=body(disposition()),
+            headers={"User-Identify": "64000000002000000001"},
+        )  # fmt: skip
+        assert upper.status_code == 200 and codes_of(upper) == ["0"]

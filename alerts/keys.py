@@ -156,3 +156,27 @@ def live_tracks(camera_id: str) -> str:
 
 LIVE_TRACKS_MAXLEN = 32
 LIVE_TRACKS_TTL_S = 30
+
+
+# -- GA/T 1400 lower platform (alerts/gat1400) -------------------------------------------
+
+# Consumer group of the GA/T 1400 collector on ALERT_STREAM and PLATE_READS.
+GAT1400_GROUP = "gat1400"
+
+# Stream. The GA/T 1400 outbox: one entry per record to push, in push order, fields
+# ``kind`` (vehicle/face/notification), ``id`` (the record's GA/T 1400 id) and ``record``
+# (the object's JSON). No TTL; entries before GAT1400_SENT are trimmed (XTRIM MINID).
+GAT1400_OUTBOX = PREFIX + "gat1400:outbox"
+
+# String. The id of the last GAT1400_OUTBOX entry the upper platform accepted. No TTL.
+GAT1400_SENT = PREFIX + "gat1400:sent"
+
+# Stream. Records the upper platform refused (a StatusCode other than 0), with ``code``
+# and ``reason``. MAXLEN ~ DEAD_MAXLEN, no TTL.
+GAT1400_DEAD = PREFIX + "gat1400:dead"
+
+
+def gat1400_queued(source_id: str) -> str:
+    """String ``shouwang:gat1400:queued:<source id>``: this alert update or read is in
+    the outbox already (a redelivered stream entry queues nothing twice). TTL 7 days."""
+    return f"{PREFIX}gat1400:queued:{source_id}"

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from api import dashboard, police, rest
+from api import dashboard, gat1400, police, rest
 from api.deps import SESSION_COOKIE, CurrentUser, errors
 from api.live.routes import router as live_router
 from api.services import Services
@@ -43,6 +43,7 @@ ROUTERS: list[APIRouter] = [
     rest.router,
     dashboard.router,
     police.router,
+    gat1400.router,
     live_router,
 ]
 

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "tracking_cmd",
     "store_cmd",
     "police_cmd",
+    "gat1400_cmd",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"shouwang.cli.{_name}")

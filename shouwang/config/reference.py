@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from shouwang.config import common, plan, rules, site
+from shouwang.config import common, gat1400, plan, rules, site
 
 MODELS: list[type[BaseModel]] = [
     site.Site,
@@ -36,7 +36,10 @@ MODELS: list[type[BaseModel]] = [
     rules.RunningRule,
     rules.FallRule,
     rules.AbandonedObjectRule,
+    rules.VehicleInZoneRule,
     rules.NoParkingRule,
+    gat1400.Gat1400Site,
+    gat1400.CameraCodes,
 ]
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shouwang.config.common import Identifier as Identifier
 from shouwang.config.common import Schedule as Schedule
+from shouwang.config.gat1400 import CameraCodes, Gat1400Site
 from shouwang.config.plan import SitePlan
 from shouwang.config.rules import Rule
 from shouwang.geo import LocalPlane, apply_homography, fit_homography
@@ -231,6 +232,7 @@ class Camera(_Model):
     rules: list[Rule] = Field(
         default_factory=list, description="anomaly rules on this camera's tracks and zones"
     )
+    gat1400: CameraCodes | None = Field(default=None, description="GA/T 1400 / GB/T 28181 ids")
 
     @field_validator("url", "detect_url")
     @classmethod
@@ -373,6 +375,7 @@ class Site(_Model):
     watchlists: list[WatchlistRef] = Field(
         default_factory=list, description="face watchlists cameras may match against"
     )
+    gat1400: Gat1400Site | None = Field(default=None, description="upper GA/T 1400 platform")
 
     @model_validator(mode="after")
     def _references(self) -> Site:

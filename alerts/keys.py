@@ -111,6 +111,7 @@ def worker_drain(worker_id: str) -> str:
     """
     return f"{PREFIX}drain:{worker_id}"
 
+
 # -- police liaison (alerts/police, api/police) ---------------------------------------
 
 # Consumer group of the police push fan-out on ALERT_STREAM (one for every subscription:

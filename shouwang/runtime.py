@@ -36,8 +36,8 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field
 from ulid import ULID
 
-from alerts.connection import is_sentinel_url
 from alerts.camera_health import HealthReporter
+from alerts.connection import is_sentinel_url
 from alerts.errors import EvidenceError
 from alerts.keys import POLICE_PLATE_LIST
 from alerts.leases import LeaseManager

@@ -231,11 +231,8 @@ def act(
         action, reason = "close", "false_alarm"
     if action == "close":
         try:
-            close = workflow.Close(
-                reason=reason,
-                cause=cause or None,
-                text=text or None,
-            )
+            details = {"false_alarm": {"cause": cause}, "other": {"text": text}}.get(reason, {})
+            close = workflow.close_as(reason, **{k: v for k, v in details.items() if v})
         except ValidationError as exc:
             msg = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, msg) from None

@@ -154,7 +154,7 @@ async def enrol_face(
     """Enrol a person from one uploaded photo; the quality check decides."""
     import asyncio
 
-    from detectors.faces.enrol import embed_photo
+    from detectors.faces.enrol import enrol
     from detectors.faces.errors import FaceError
 
     name = " ".join(name.split())
@@ -173,26 +173,19 @@ async def enrol_face(
         with tempfile.TemporaryDirectory() as tmp:
             path = FsPath(tmp) / shown
             path.write_bytes(data)
-            try:
-                vec, blob = embed_photo(_analyzer(request), path)
-            except FaceError as exc:  # name the uploaded file, not the temporary copy
-                raise FaceError(str(exc).replace(str(path), f"photo {shown}")) from None
-        with svc.tx() as s:
-            audit.append(
-                s,
-                actor=user.name,
-                action="watchlist.enrol",
-                target=f"{list_id}:{name}",
-                detail={"photo": shown, "bytes": len(data)},
-                source=client_address(request),
-            )
-            store.add_entry(
-                list_id,
-                name,
-                vec[None, :],
-                model=_analyzer(request).embedder.name,
-                photos=[(shown, blob)],
-            )
+            with svc.tx() as s:  # the audit entry commits only with the enrolment
+                audit.append(
+                    s,
+                    actor=user.name,
+                    action="watchlist.enrol",
+                    target=f"{list_id}:{name}",
+                    detail={"photo": shown, "bytes": len(data)},
+                    source=client_address(request),
+                )
+                try:
+                    enrol(store, _analyzer(request), list_id, name, [path])
+                except FaceError as exc:  # name the uploaded file, not the temporary copy
+                    raise FaceError(str(exc).replace(str(path), f"photo {shown}")) from None
 
     try:
         await asyncio.to_thread(work)

@@ -15,6 +15,10 @@ SHARED_DATA = Path(os.environ.get("SHOUWANG_SHARED_DATA", REPO.parent / "shared"
 # The dashboard's real server and browser, shared by tests/dashboard and tests/bench.
 pytest_plugins = ["tests.dashboard.fixtures"]
 
+# The shared test Redis (``redis_url``, and ``r``: a client flushed around each test), for
+# every folder: the store, police, GA/T 1400 and live-view tests all stand on it.
+from tests.alerts.conftest import r, redis_url  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:

@@ -119,11 +119,15 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "ResponseStatusListObject, every StatusCode 0"},
     400: {"description": "StatusCode 7 (malformed JSON) or 8 (bad content)"},
     401: {"description": "HTTP Digest challenge"},
+    404: {"description": "GA/T 1400 is not configured on this site"},
     409: {"description": "StatusCode 4 (invalid operation)"},
 }
 
 
-@router.api_route("/Dispositions", methods=["POST", "PUT"], responses=_RESPONSES)
+# One handler for both verbs (upper platforms send either), registered once per verb so
+# each has its own operation id in the OpenAPI contract.
+@router.put("/Dispositions", responses=_RESPONSES, operation_id="gat1400_put_dispositions")
+@router.post("/Dispositions", responses=_RESPONSES, operation_id="gat1400_post_dispositions")
 async def post_dispositions(request: Request, site: Upper, svc: Svc) -> JSONResponse:
     """Create (OperateType 0) or revoke (OperateType 1) watch orders, all or none."""
     raw = await request.body()

@@ -233,7 +233,11 @@ async def events(
     svc: Svc,
     hub: Hub,
     request: Request,
-    cameras: str = Query(max_length=2000, description="comma-separated camera ids"),
+    cameras: str = Query(
+        max_length=2000,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}(,[a-z0-9][a-z0-9_-]{0,62}){0,15}$",
+        description="1 to 16 comma-separated camera ids",
+    ),
     variant: Variant = "main",
 ) -> StreamingResponse:
     """Server-sent events for a page's cameras: ``status`` (online/offline and why) and
@@ -340,6 +344,7 @@ def page_auth(request: Request) -> None:
 @router.get(
     "/live",
     response_class=HTMLResponse,
+    include_in_schema=False,  # a page for people, not part of the JSON contract
     dependencies=[Depends(page_auth)],
     responses=errors(401, 403),
 )
@@ -377,6 +382,7 @@ def grid(
 @router.get(
     "/live/{camera}",
     response_class=HTMLResponse,
+    include_in_schema=False,  # a page for people, not part of the JSON contract
     dependencies=[Depends(page_auth)],
     responses=errors(401, 403, 404),
 )

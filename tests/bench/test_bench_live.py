@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from bench.e2e import BENCH_REDIS_URL, run_e2e
 from bench.e2e_media import PETS, ROOT, ClockServer, RawClip, find_clip, prepare_raw
 from bench.errors import BenchError
 from tests.conftest import SHARED_DATA
-from tests.live.conftest import CHROMIUM, CHROMIUM_ARGS, SITE
+from tests.live.conftest import SITE
 from tests.live.pages import logged_in_page, playing, tiles, wait_for
 from tests.store.conftest import free_port, make_user
 
@@ -160,13 +159,10 @@ class Service:
 
 
 @pytest.fixture
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def chromium(browser: Any) -> Any:
+    """The run's one browser (tests/dashboard/fixtures.py): Playwright's sync API runs one
+    instance per thread, and the dashboard's benchmark may have started it already."""
+    return browser
 
 
 @pytest.mark.timeout(600)

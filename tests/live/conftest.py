@@ -139,13 +139,7 @@ def make_hevc_clip(path: Path, seconds: float, width: int = 320, height: int = 1
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless, through Playwright."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: run `bash scripts/setup` as root (apt chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def chromium(browser: Any) -> Any:
+    """Debian's Chromium, headless, through Playwright: the run's one browser
+    (tests/dashboard/fixtures.py), since Playwright's sync API runs one instance per thread."""
+    return browser

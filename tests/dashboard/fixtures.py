@@ -26,6 +26,19 @@ from tests.alerts.factory import TEST_REDIS_URL
 from tests.dashboard.scene import ROOT, Scene, write_site
 from tests.store.conftest import PASSWORD, free_port, reset_postgres
 
+
+def _own_db(url: str) -> str:
+    """``url`` with the database number next to it (15 → 14), for a server of its own."""
+    base, _, db = url.rpartition("/")
+    n = int(db) if db.isdigit() else 15
+    return f"{base}/{n - 1 if n > 0 else 1}"
+
+
+# The dashboard's session-long server gets a Redis database of its own: in the shared test
+# database its store consumer (group ``store``) would take entries other tests' consumers
+# wait for, and their per-test flushes would wipe its state.
+DASH_REDIS_URL = os.environ.get("SHOUWANG_TEST_DASH_REDIS_URL", _own_db(TEST_REDIS_URL))
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / ".cache" / "test-artifacts" / "dashboard"
 LAUNCH_ARGS = [
@@ -57,7 +70,7 @@ class Server:
         self.env = {
             **os.environ,
             "SHOUWANG_DATA_DIR": str(self.data),
-            "REDIS_URL": TEST_REDIS_URL,
+            "REDIS_URL": DASH_REDIS_URL,
             "SHOUWANG_DATABASE_URL": database_url,
         }
         self.database_url = database_url or f"sqlite:///{self.data / 'store.sqlite'}"
@@ -121,11 +134,11 @@ class Server:
 
 @pytest.fixture(scope="session")
 def rclient() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    client = redis.Redis.from_url(DASH_REDIS_URL, decode_responses=True)
     try:
         client.ping()
     except redis.ConnectionError as exc:
-        pytest.skip(f"no Redis at {TEST_REDIS_URL} ({exc}); run scripts/ensure-redis")
+        pytest.skip(f"no Redis at {DASH_REDIS_URL} ({exc}); run scripts/ensure-redis")
     client.flushdb()
     yield client
     client.flushdb()

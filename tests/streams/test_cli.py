@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -201,6 +202,7 @@ def test_config_check_probe_names_a_camera_sending_surplus_frames(
     path.write_text(yaml.safe_dump(site), encoding="utf-8")
     result = runner.invoke(app, ["config", "check", str(path), "--probe", "7"])
     assert result.exit_code == 0, result.output
-    assert "note: camera lobby sends 25 fps but is analysed at 5 fps" in result.output
+    # the measured rate of a 25 fps clip reads 24-26 over a short probe on a busy machine
+    assert re.search(r"note: camera lobby sends 2[4-6] fps but is analysed at 5 fps", result.output)
     assert "sub-stream" in result.output
     assert "camera yard:" in result.output and "note: camera yard" not in result.output

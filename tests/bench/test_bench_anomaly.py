@@ -88,7 +88,7 @@ def test_bench_rule_engine_50_tracks(benchmark: Any) -> None:
         clock[0] += 1
         return len(engine.update(dets, NIGHT + clock[0] / FPS, image))
 
-    benchmark.extra_info.update(stage="anomaly", impl="shouwang", tracks=N_TRACKS)
+    benchmark.extra_info.update(stage="anomaly", impl="shouwang", part="rules", tracks=N_TRACKS)
     benchmark.pedantic(step, rounds=600, warmup_rounds=20)
     assert len(engine.tracks) == N_TRACKS
 
@@ -115,7 +115,9 @@ def test_bench_scene_cues_50_tracks(benchmark: Any) -> None:
                        ground=ground, dt=0.1)  # fmt: skip
         return scorer.score(cues)[0]
 
-    benchmark.extra_info.update(stage="anomaly", impl="shouwang", tracks=N_TRACKS)
+    benchmark.extra_info.update(
+        stage="anomaly", impl="shouwang", part="scene_cues", tracks=N_TRACKS
+    )
     benchmark.pedantic(step, rounds=300, warmup_rounds=10)
     assert scorer.typical_person is not None
 

@@ -33,6 +33,7 @@ from alerts.police.clients import SCOPES, add_client
 from alerts.police.models import Subscription
 from alerts.police.push import Fanout, PushPolicy, Sender, new_secret
 from alerts.store.db import open_store, session_factory, transaction
+from bench.quick import is_quick
 from tests.alerts.factory import TEST_REDIS_URL, make_alert
 from tests.police.conftest import store_alerts
 from tests.store.conftest import free_port, r, url_for
@@ -135,6 +136,8 @@ def test_bench_token_and_alert_query_under_50_clients(
 ) -> None:
     if not _enabled(benchmark) and engine == "postgresql":
         pytest.skip("the PostgreSQL run gives figures only: use --benchmark-enable")
+    if is_quick():  # three minutes of 50 clients for figures no budget enforces
+        pytest.skip("not in quick mode: run this file with --benchmark-enable (docs/police-api.md)")
     db = url_for(engine, tmp_path)
     eng = open_store(db)
     factory = session_factory(eng)

@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.core.result import Ok
 
 from alerts.police.models import PoliceClient
 from alerts.store.db import transaction
 from api.police.openapi import police_openapi
 from tests.police.conftest import LEGAL, World
+from tests.schema_check import check_every_operation
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -38,30 +35,9 @@ def test_every_police_route_answers_without_server_error_and_to_its_schema(
         c.rate_per_minute = 100_000  # the run itself must not meet the rate limit
     sess = requests.Session()
     sess.headers.update(LEGAL | {"Authorization": f"Bearer {w.token('full')}"})
-    api = schemathesis.openapi.from_dict(police_openapi(w.live.app))
-    failures: list[str] = []
-    tested = 0
-    for result in api.get_all_operations():
-        if not isinstance(result, Ok):
-            failures.append(f"an operation schemathesis cannot load: {result}")
-            continue
-        op = result.ok()
-        tested += 1
-
-        @given(case=op.as_strategy())
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def check(case: Any) -> None:
-            case.call_and_validate(base_url=w.live.url, session=sess)
-
-        try:
-            check()
-        except Exception as exc:  # collect every operation's failure, then report them all
-            failures.append(f"{op.method.upper()} {op.path}: {str(exc)[:1500]}")
+    tested, failures = check_every_operation(
+        police_openapi(w.live.app), w.live.url, sess, examples=EXAMPLES
+    )
     sess.close()
     assert tested >= 16
     assert not failures, "\n\n".join(failures)

@@ -13,14 +13,10 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 import requests
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.core.result import Ok
 
 from alerts.evidence import EvidenceStore
 from alerts.store.consumer import read_row
@@ -28,6 +24,7 @@ from alerts.store.db import open_store, session_factory, transaction
 from api.app import create_app
 from api.deps import CSRF_COOKIE, CSRF_HEADER
 from tests.alerts.factory import TEST_REDIS_URL, make_alert
+from tests.schema_check import check_every_operation
 from tests.store.conftest import PASSWORD, LiveServer, make_user, settings_for
 from tests.store.helpers import plate_alert, plate_read, store
 
@@ -77,39 +74,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     r.close()
 
 
-SKIP = {("POST", "/api/auth/logout"), ("PATCH", "/api/users/{name}")}
+SKIP = frozenset({("POST", "/api/auth/logout"), ("PATCH", "/api/users/{name}")})
 
 
 def test_every_route_answers_without_server_error_and_to_its_schema(served: Served) -> None:
-    # Driven by hand with hypothesis: schemathesis' pytest plugin does not run under
-    # pytest 9 (it reads a private attribute pytest removed).
     doc = served.session.get(served.server.url + "/openapi.json")
     assert doc.status_code == 200
-    api = schemathesis.openapi.from_dict(doc.json())
-    failures: list[str] = []
-    tested = 0
-    for result in api.get_all_operations():
-        if not isinstance(result, Ok):
-            failures.append(f"an operation schemathesis cannot load: {result}")
-            continue
-        op = result.ok()
-        if (op.method.upper(), op.path) in SKIP:
-            continue
-        tested += 1
-
-        @given(case=op.as_strategy())
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def check(case: Any) -> None:
-            case.call_and_validate(base_url=served.server.url, session=served.session)
-
-        try:
-            check()
-        except Exception as exc:  # collect every operation's failure, then report them all
-            failures.append(f"{op.method.upper()} {op.path}: {str(exc)[:1500]}")
+    tested, failures = check_every_operation(
+        doc.json(), served.server.url, served.session, examples=EXAMPLES, skip=SKIP
+    )
     assert tested >= 20
     assert not failures, "\n\n".join(failures)

@@ -134,6 +134,24 @@ def police_plates(compound: str) -> str:
     return f"{PREFIX}police:plates:{compound}"
 
 
+# The face watchlist id workers report for a police face watch order hit
+# (FaceSubject.watchlist_id; its person_id is the order id).
+POLICE_FACE_LIST = "police-watch"
+
+
+def police_faces(compound: str) -> str:
+    """Hash ``shouwang:police:faces:<compound>``: the live police face watchlist.
+
+    Field = watch order id, value = JSON ``{"model" (embedder name), "embedding"
+    (base64 of little-endian float32, unit length), "threshold", "expires_at" (UNIX s),
+    "client"}`` (an embedding, never a photo). Written by the API when a face order is
+    posted, deleted when it is revoked or expires; the face stage of the compound's
+    workers re-reads it every second or so and ignores passed expiries and embeddings of
+    another embedder. TTL: EXPIREAT the latest expiry among its entries.
+    """
+    return f"{PREFIX}police:faces:{compound}"
+
+
 def police_rate(client_id: str, window: int) -> str:
     """String ``shouwang:police:rate:<client id>:<window>``: calls in one minute window.
 

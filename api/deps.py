@@ -14,6 +14,7 @@ and every unsafe request (POST, PUT, PATCH, DELETE) must echo it in ``X-CSRF-Tok
 from __future__ import annotations
 
 import hmac
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,6 +71,26 @@ def require_aware(**times: datetime | None) -> None:
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 f"'{name}' needs a time zone, e.g. 2026-12-01T08:00:00+08:00",
             )
+
+
+_analyzer_lock = threading.Lock()
+
+
+def face_analyzer(request: Request) -> Any:
+    """One face analyser per app (the platform's embedder, as the workers run it), built
+    on first use: loading its models takes seconds, so it is never loaded at start-up.
+
+    Raises:
+        ModelError: a face model cannot be loaded.
+    """
+    with _analyzer_lock:
+        found = getattr(request.app.state, "face_analyzer", None)
+        if found is None:
+            from detectors.faces import FaceAnalyzer
+
+            found = FaceAnalyzer()
+            request.app.state.face_analyzer = found
+        return found
 
 
 def services(request: Request) -> Services:

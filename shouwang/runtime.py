@@ -39,7 +39,7 @@ from ulid import ULID
 from alerts.camera_health import HealthReporter
 from alerts.connection import is_sentinel_url
 from alerts.errors import EvidenceError
-from alerts.keys import POLICE_PLATE_LIST
+from alerts.keys import POLICE_FACE_LIST, POLICE_PLATE_LIST
 from alerts.leases import LeaseManager
 from alerts.live_tracks import TrackPublisher
 from alerts.model import FaceSubject, PlateSubject, SceneSubject, TrackSubject
@@ -229,7 +229,8 @@ class Runtime:
         self.face_analyzer: Any = None
         self.watchlists: Any = None
         self._poi = {w.id for w in site.watchlists if w.kind == "persons_of_interest"}
-        if cfg.faces and any(set(c.watchlists) & self._poi for c in self.cameras.values()):
+        # Face cameras (any watchlist) also watch for the police's face orders.
+        if cfg.faces and any(c.watchlists for c in self.cameras.values()):
             self._load_faces()
         self.plate_reader: Any = None
         self.plate_lists: Any = None
@@ -307,12 +308,20 @@ class Runtime:
                     on_read=self.record_read,
                 )
             )
-        lists = set(cam.watchlists) & self._poi
-        if self.watchlists is not None and lists:
+        if self.watchlists is not None and cam.watchlists:
+            from alerts.police.faces import PoliceFaceLists
             from detectors.faces import TrackFaceMatcher
 
+            # The compound's live police face orders (Redis) ride along the site's lists.
+            police_faces = PoliceFaceLists(
+                self.watchlists,
+                self.alert_sink.publisher.redis,
+                cam.compound,
+                model=self.face_analyzer.embedder.name,
+            )
+            lists = [*(set(cam.watchlists) & self._poi), POLICE_FACE_LIST]
             stages.append(
-                FaceStage(self.face_analyzer, TrackFaceMatcher(self.watchlists), lists, main=main)
+                FaceStage(self.face_analyzer, TrackFaceMatcher(police_faces), lists, main=main)
             )
         tamper = TamperDetector(camera=camera_id) if self.config.tamper else None
         scene = SceneScorer(camera=camera_id) if self.config.scene else None

@@ -24,6 +24,13 @@ class PoliceSettings(BaseModel):
     max_body_bytes: int = Field(
         default=1 << 20, ge=1024, le=64 << 20, description="largest request body accepted"
     )
+    max_photo_bytes: int = Field(
+        default=8_000_000,
+        ge=10_000,
+        le=50_000_000,
+        description="largest photo of a face watch order (decoded bytes); that route's body "
+        "limit is its base64 size plus 64 KiB",
+    )
     max_package_incidents: int = Field(
         default=100, ge=1, le=10_000, description="incidents in one evidence package"
     )
@@ -37,3 +44,8 @@ class PoliceSettings(BaseModel):
         default="$", description="where a new push group starts on the alert stream"
     )
     push: PushPolicy = Field(default_factory=PushPolicy)
+
+    @property
+    def max_photo_body_bytes(self) -> int:
+        """The body limit of ``POST /watch-orders/faces`` (a base64 photo in JSON)."""
+        return (self.max_photo_bytes + 2) // 3 * 4 + (64 << 10)

@@ -98,10 +98,14 @@ class WatchOrder(Base):
     kind: Mapped[str] = mapped_column(String(8), comment="plate or face")
     plate: Mapped[str | None] = mapped_column(String(16), default=None)
     face: Mapped[dict[str, Any] | None] = mapped_column(
-        JSON, default=None, comment="embedding + model for a face order (never the photo)"
+        JSON,
+        default=None,
+        comment="embedding + model for a face order (never the photo); the embedding is "
+        "dropped when the order ends",
     )
     reason: Mapped[str] = mapped_column(String(300))
     case_number: Mapped[str] = mapped_column(String(64))
+    legal_basis: Mapped[str] = mapped_column(String(300), default="", server_default="")
     compounds: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

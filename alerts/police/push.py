@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import keys
 from alerts.consumer import AlertConsumer
-from alerts.model import SEVERITY_RANK, Alert, PlateSubject
+from alerts.model import SEVERITY_RANK, Alert, FaceSubject, PlateSubject
 from alerts.police.models import PoliceClient, PushDelivery, Subscription, WatchOrder
 from alerts.store import audit
 from alerts.store.db import transaction
@@ -162,13 +162,16 @@ class Fanout:
         ).all()
         return [Target(sub, cl, self.area_of(cl)) for sub, cl in rows]
 
-    def _orders(self, s: Session, now: datetime) -> dict[tuple[str, str], list[WatchOrder]]:
-        out: dict[tuple[str, str], list[WatchOrder]] = {}
+    def _orders(self, s: Session, now: datetime) -> dict[tuple[str, str, str], list[WatchOrder]]:
+        """Orders in force by (compound, kind, what a hit names: the plate, or for a face
+        the order id)."""
+        out: dict[tuple[str, str, str], list[WatchOrder]] = {}
         for o in s.execute(
             select(WatchOrder).where(WatchOrder.ended_at.is_(None), WatchOrder.expires_at > now)
         ).scalars():
+            ident = o.id if o.kind == "face" else o.plate or ""
             for c in o.compounds:
-                out.setdefault((c, o.plate or ""), []).append(o)
+                out.setdefault((c, o.kind, ident), []).append(o)
         return out
 
     def step(self, block_ms: int | None = None) -> int:
@@ -192,15 +195,19 @@ class Fanout:
         s: Session,
         alert: Alert,
         targets: list[Target],
-        orders: dict[tuple[str, str], list[WatchOrder]],
+        orders: dict[tuple[str, str, str], list[WatchOrder]],
         now: datetime,
     ) -> int:
         subj = alert.subject
         event = "alert.created" if alert.update_count == 0 else "alert.updated"
         picks: list[tuple[Target, str, dict[str, Any]]] = []
+        hit: list[WatchOrder] | None = None
         if isinstance(subj, PlateSubject) and subj.list_id == keys.POLICE_PLATE_LIST:
+            hit = orders.get((alert.compound, "plate", subj.list_entry or ""), [])
+        elif isinstance(subj, FaceSubject) and subj.watchlist_id == keys.POLICE_FACE_LIST:
+            hit = orders.get((alert.compound, "face", subj.person_id), [])
+        if hit is not None:
             # A watch order hit goes to the ordering client only, whatever its filters.
-            hit = orders.get((alert.compound, subj.list_entry or ""), [])
             owners = {o.client_id: o for o in hit}
             picks = [
                 (t, "watch.hit", {"watch_order_id": owners[t.client.id].id})

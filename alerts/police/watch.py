@@ -1,9 +1,11 @@
-"""Watch orders (布控): a police client's plate on the workers of chosen compounds.
+"""Watch orders (布控): a police client's plate or face on the workers of chosen compounds.
 
 An order is a database row (the record, audited) and an entry in each target
-compound's Redis hash :func:`alerts.keys.police_plates`; workers consult that hash
-through :class:`PolicePlateLists` (refreshed about every second), so an order is live
-on running workers within seconds and gone as fast when it is revoked or expires.
+compound's Redis hash (:func:`alerts.keys.police_plates` for a plate,
+:func:`alerts.keys.police_faces` for a face); workers consult that hash through
+:class:`PolicePlateLists` or :class:`alerts.police.faces.PoliceFaceLists` (refreshed
+about every second), so an order is live on running workers within seconds and gone as
+fast when it is revoked or expires.
 :func:`expire_due` ends orders whose time has come (audited); :func:`sync` rewrites
 the Redis side from the database, e.g. after Redis lost its data.
 """
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Session
 from ulid import ULID
 
 from alerts import keys
+from alerts.police.faces import FaceTemplate, redis_entry
 from alerts.police.models import WatchOrder
 from alerts.store import audit
 from detectors.plates.grammar import normalise
@@ -96,13 +99,84 @@ def add_plate_order(
     return o
 
 
-def _publish(r: redis.Redis, o: WatchOrder) -> None:
-    entry = json.dumps(
-        {"plate": o.plate, "expires_at": o.expires_at.timestamp(), "client": o.client_id}
+def add_face_order(
+    session: Session,
+    r: redis.Redis,
+    *,
+    client_id: str,
+    face: FaceTemplate,
+    reason: str,
+    case_number: str,
+    legal_basis: str,
+    compounds: Collection[str],
+    expires_at: datetime,
+    source: str = "",
+    now: datetime | None = None,
+) -> WatchOrder:
+    """Create a face order from a checked photo's template and put it on the compounds'
+    live face lists (audited; the photo itself is not kept).
+
+    Raises:
+        WatchError: expiry not in the future, no compounds, or no legal basis.
+    """
+    now = now or datetime.now(UTC)
+    if expires_at <= now:
+        raise WatchError("expires_at must be in the future")
+    if not compounds:
+        raise WatchError("compounds: name at least one target compound")
+    if len(legal_basis.strip()) < 3:
+        raise WatchError("legal_basis: say the law the order rests on")
+    o = WatchOrder(
+        id=str(ULID()),
+        client_id=client_id,
+        kind="face",
+        face=face.record(),
+        reason=reason,
+        case_number=case_number,
+        legal_basis=legal_basis.strip(),
+        compounds=sorted(set(compounds)),
+        created_at=now,
+        expires_at=expires_at,
     )
+    session.add(o)
+    audit.append(
+        session,
+        actor=client_id,
+        action="police.watch_added",
+        target=o.id,
+        detail={
+            "kind": "face",
+            "model": face.model,
+            "photo_sha256": face.photo_sha256,
+            "case_number": case_number,
+            "legal_basis": o.legal_basis,
+            "compounds": o.compounds,
+            "expires_at": expires_at.isoformat(),
+        },
+        source=source,
+        at=now,
+    )
+    session.flush()
+    _publish(r, o)
+    return o
+
+
+def _live_key(o: WatchOrder, compound: str) -> str:
+    return keys.police_faces(compound) if o.kind == "face" else keys.police_plates(compound)
+
+
+def _publish(r: redis.Redis, o: WatchOrder) -> None:
+    if o.kind == "face":
+        if not o.face or "embedding" not in o.face:
+            return  # ended: the template was dropped
+        entry = redis_entry(o.face, o.expires_at.timestamp(), o.client_id)
+    else:
+        entry = json.dumps(
+            {"plate": o.plate, "expires_at": o.expires_at.timestamp(), "client": o.client_id}
+        )
     pipe = r.pipeline(transaction=True)
     for c in o.compounds:
-        k = keys.police_plates(c)
+        k = _live_key(o, c)
         pipe.hset(k, o.id, entry)
         pipe.expireat(k, int(o.expires_at.timestamp()) + 1, gt=True)
         pipe.expireat(k, int(o.expires_at.timestamp()) + 1, nx=True)
@@ -112,7 +186,7 @@ def _publish(r: redis.Redis, o: WatchOrder) -> None:
 def _withdraw(r: redis.Redis, o: WatchOrder) -> None:
     pipe = r.pipeline(transaction=True)
     for c in o.compounds:
-        pipe.hdel(keys.police_plates(c), o.id)
+        pipe.hdel(_live_key(o, c), o.id)
     pipe.execute()
 
 
@@ -126,17 +200,22 @@ def end_order(
     source: str = "",
     now: datetime | None = None,
 ) -> WatchOrder:
-    """Revoke or expire an order everywhere (audited); no-op when it ended already."""
+    """Revoke or expire an order everywhere (audited); no-op when it ended already.
+
+    A face order's embedding is dropped from its row too (the model, quality and
+    photo hash stay for the record): nothing of the person outlives the order."""
     now = now or datetime.now(UTC)
     if o.ended_at is not None:
         return o
     o.ended_at, o.end_reason = now, reason
+    if o.face is not None:
+        o.face = {k: v for k, v in o.face.items() if k != "embedding"}
     audit.append(
         session,
         actor=actor,
         action=f"police.watch_{reason}",
         target=o.id,
-        detail={"case_number": o.case_number, "compounds": o.compounds},
+        detail={"kind": o.kind, "case_number": o.case_number, "compounds": o.compounds},
         source=source,
         at=now,
     )
@@ -168,9 +247,9 @@ def sync(session: Session, r: redis.Redis, compounds: Collection[str] = ()) -> i
     """Rewrite the live lists of ``compounds`` and of every active order's compounds from
     the database (after Redis lost its data, or an order outlived a failed commit);
     returns the orders put back."""
-    live = [o for o in active_orders(session) if o.kind == "plate"]
+    live = active_orders(session)
     for c in set(compounds) | {c for o in live for c in o.compounds}:
-        r.delete(keys.police_plates(c))
+        r.delete(keys.police_plates(c), keys.police_faces(c))
     for o in live:
         _publish(r, o)
     return len(live)

@@ -9,7 +9,6 @@ malformed plate, a photo that is not an image, a face too small or blurred) answ
 from __future__ import annotations
 
 import tempfile
-import threading
 from datetime import date
 from pathlib import Path as FsPath
 from typing import Annotated, Any
@@ -21,13 +20,12 @@ from alerts.store import audit, plate_edits
 from alerts.store.users import User
 from api.dashboard.common import PageUser, fragment, lang_of, render
 from api.dashboard.i18n import label
-from api.deps import Svc, client_address, require_roles
+from api.deps import Svc, client_address, face_analyzer, require_roles
 from api.services import Services
 
 router = APIRouter(tags=["dashboard"])
 
 MAX_UPLOAD = 20_000_000
-_analyzer_lock = threading.Lock()
 
 
 def _editor(user: PageUser) -> User:
@@ -44,18 +42,6 @@ def _watchlists(svc: Services) -> Any:
     for ref in svc.site.watchlists if svc.site else []:
         store.ensure_list(ref)
     return store
-
-
-def _analyzer(request: Request) -> Any:
-    """One face analyser per app, built on first use (loading models takes seconds)."""
-    with _analyzer_lock:
-        found = getattr(request.app.state, "face_analyzer", None)
-        if found is None:
-            from detectors.faces import FaceAnalyzer
-
-            found = FaceAnalyzer()
-            request.app.state.face_analyzer = found
-        return found
 
 
 def _context(svc: Services) -> dict[str, Any]:
@@ -183,7 +169,7 @@ async def enrol_face(
                     source=client_address(request),
                 )
                 try:
-                    enrol(store, _analyzer(request), list_id, name, [path])
+                    enrol(store, face_analyzer(request), list_id, name, [path])
                 except FaceError as exc:  # name the uploaded file, not the temporary copy
                     raise FaceError(str(exc).replace(str(path), f"photo {shown}")) from None
 

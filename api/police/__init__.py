@@ -17,6 +17,7 @@ for _r in (
     evidence.router,
     subscriptions.router,
     orders.router,
+    orders.photo_router,
     trail.router,
 ):
     router.include_router(_r)

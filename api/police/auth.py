@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import OAuth2, SecurityScopes
 
 from alerts.police.clients import SCOPES
+from alerts.police.config import PoliceSettings
 from alerts.police.models import PoliceClient
 from alerts.police.tokens import TokenError, verify
 from alerts.store import audit
@@ -140,12 +141,16 @@ State = Annotated[PoliceState, Depends(state)]
 class PoliceRoute(APIRoute):
     """Size limit before the body is read; one audit entry after the answer."""
 
+    def body_limit(self, cfg: PoliceSettings) -> int:
+        """The largest body this route takes."""
+        return cfg.max_body_bytes
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
             svc = request.app.state.services
-            limit = svc.settings.police.max_body_bytes
+            limit = self.body_limit(svc.settings.police)
             size = request.headers.get("content-length")
             if size is not None and (not size.isdigit() or int(size) > limit):
                 return JSONResponse(
@@ -153,7 +158,7 @@ class PoliceRoute(APIRoute):
                     status_code=status.HTTP_413_CONTENT_TOO_LARGE,
                 )
             if size is None and request.method in ("POST", "PUT", "PATCH"):
-                body = b""
+                body = bytearray()  # not bytes +=: a photo body arrives in many chunks
                 async for chunk in request.stream():
                     body += chunk
                     if len(body) > limit:
@@ -161,7 +166,7 @@ class PoliceRoute(APIRoute):
                             {"detail": f"request body over the limit of {limit} bytes"},
                             status_code=status.HTTP_413_CONTENT_TOO_LARGE,
                         )
-                request._body = body
+                request._body = bytes(body)
             try:
                 response = await inner(request)
             except HTTPException as exc:
@@ -180,6 +185,14 @@ class PoliceRoute(APIRoute):
             return response
 
         return handler
+
+
+class PhotoRoute(PoliceRoute):
+    """A route whose body carries a photo (base64): the photo limit, not the general one."""
+
+    def body_limit(self, cfg: PoliceSettings) -> int:
+        """:attr:`PoliceSettings.max_photo_body_bytes`."""
+        return cfg.max_photo_body_bytes
 
 
 async def _audit(request: Request, code: int) -> None:

@@ -167,7 +167,7 @@ class ReplayOut(BaseModel):
 
 
 class WatchOrderIn(_In):
-    """A watch order (布控) on a plate."""
+    """A watch order (布控) on a plate (a face: ``POST /watch-orders/faces``)."""
 
     plate: str = Field(min_length=5, max_length=16, description="e.g. 宁A12345")
     reason: str = Field(min_length=3, max_length=300)
@@ -176,14 +176,43 @@ class WatchOrderIn(_In):
     compounds: list[str] = Field(min_length=1, max_length=500, description="target compounds")
 
 
+class FaceWatchOrderIn(_In):
+    """A watch order (布控) on a face: one photo of the person, checked like enrolment."""
+
+    photo: str = Field(
+        min_length=16,
+        max_length=70_000_000,
+        description="the photo (JPEG, PNG, WebP ...), base64; a data: URL prefix is allowed. "
+        "One frontal, sharp face of at least 16 px between the eyes, not cut off",
+    )
+    reason: str = Field(min_length=3, max_length=300)
+    case_number: str = CASE
+    legal_basis: str = Field(
+        min_length=3, max_length=300, description="the law the order rests on (personal data)"
+    )
+    expires_at: datetime = Field(description="when the order lapses (UTC, ISO 8601)")
+    compounds: list[str] = Field(min_length=1, max_length=500, description="target compounds")
+
+
+class FaceOrderOut(BaseModel):
+    """What a face order keeps of its photo (never the photo, never the embedding)."""
+
+    model: str = Field(description="the embedder the template was made with")
+    quality: float = Field(description="the photo's face quality score, 0-1")
+    threshold: float = Field(description="cosine similarity a face must reach to hit")
+    photo_sha256: str = Field(description="SHA-256 of the photo as posted")
+
+
 class WatchOrderOut(BaseModel):
     """A watch order and whether it is in force."""
 
     id: str
-    kind: str
+    kind: Literal["plate", "face"]
     plate: str | None
+    face: FaceOrderOut | None = Field(description="for a face order")
     reason: str
     case_number: str
+    legal_basis: str = Field(description="empty for a plate order")
     compounds: list[str]
     created_at: datetime
     expires_at: datetime

@@ -25,8 +25,17 @@ _WHY = {
 }
 
 
-def _embed_image(analyzer: FaceAnalyzer, image: np.ndarray, path: str) -> tuple[np.ndarray, float]:
-    """The one good face of an enrolment photo: its (dim,) unit embedding and quality.
+def embed_photo(
+    analyzer: FaceAnalyzer, image: np.ndarray, path: str, *, purpose: str = "enrol"
+) -> tuple[np.ndarray, float]:
+    """The one good face of a given photo: its (dim,) unit embedding and quality.
+
+    The one quality check every photo a person hands in passes: enrolment, re-embedding
+    and police watch orders.
+
+    Args:
+        path: names the photo in errors (a file, or a request field such as ``photo``).
+        purpose: what the photo is for, in the error ("enrol", "watch for").
 
     Raises:
         PhotoError: naming ``path`` when the photo shows no face, several faces, or a
@@ -37,13 +46,13 @@ def _embed_image(analyzer: FaceAnalyzer, image: np.ndarray, path: str) -> tuple[
         raise PhotoError(f"{path}: no face found; use a clear, frontal photo of the person")
     if len(faces) > 1:
         raise PhotoError(
-            f"{path}: {len(faces)} faces found; enrolment needs a photo of exactly one person "
+            f"{path}: {len(faces)} faces found; a photo of exactly one person is needed "
             "(crop it to the person)"
         )
     reason = str(faces.data["skip_reason"][0])
     if reason != ACCEPTED:
         why = _WHY.get(reason, reason)
-        raise PhotoError(f"{path}: the face is not good enough to enrol: {why}")
+        raise PhotoError(f"{path}: the face is not good enough to {purpose}: {why}")
     return faces.data["embedding"][0], float(faces.data["quality"][0])
 
 
@@ -81,7 +90,7 @@ def enrol(
     vecs, quals, blobs = [], [], []
     for p in photos:
         image, data = read_photo(p)
-        v, q = _embed_image(analyzer, image, str(p))
+        v, q = embed_photo(analyzer, image, str(p))
         vecs.append(v)
         quals.append(q)
         blobs.append((p.name, data))
@@ -119,7 +128,7 @@ def reembed(store: WatchlistStore, analyzer: FaceAnalyzer, list_id: str) -> int:
         vecs, quals = [], []
         for filename, data in kept:
             image = decode_photo(data, f"{list_id}/{e.name}/{filename}")
-            v, q = _embed_image(analyzer, image, f"{list_id}/{e.name}/{filename}")
+            v, q = embed_photo(analyzer, image, f"{list_id}/{e.name}/{filename}")
             vecs.append(v)
             quals.append(q)
         new[e.name] = template(vecs, quals)

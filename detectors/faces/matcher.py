@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,10 +18,24 @@ class Match:
 
     list_id: str
     kind: str  # "residents" or "persons_of_interest"
-    entry_id: int
+    entry_id: int | str  # a store entry's id; a police watch order's id (a ULID string)
     name: str
     similarity: float
     threshold: float
+
+
+class FaceMatcherLike(Protocol):
+    """What :class:`~detectors.faces.tracking.TrackFaceMatcher` matches tracks against:
+    a :class:`WatchlistMatcher`, or a wrapper adding live lists (the police watch
+    orders of ``alerts.police.watch.PoliceFaceLists``)."""
+
+    def refresh(self) -> bool:
+        """Reload what changed; whether anything did."""
+        ...
+
+    def match(self, embedding: NDArray[np.float32]) -> Match | None:
+        """The best entry at or above its threshold, or ``None``."""
+        ...
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from detectors.detections import NO_TRACK, Detections
 from detectors.faces.analyzer import ACCEPTED
 from detectors.faces.embedder import l2_normalise
-from detectors.faces.matcher import WatchlistMatcher
+from detectors.faces.matcher import FaceMatcherLike
 
 
 class TrackMatchConfig(BaseModel):
@@ -46,7 +46,7 @@ class MatchEvent:
     track_id: int
     list_id: str
     kind: str
-    entry_id: int
+    entry_id: int | str  # see Match.entry_id
     name: str
     similarity: float
     threshold: float
@@ -72,7 +72,7 @@ class TrackFaceMatcher:
         ...         publish(event)
     """
 
-    def __init__(self, matcher: WatchlistMatcher, config: TrackMatchConfig | None = None) -> None:
+    def __init__(self, matcher: FaceMatcherLike, config: TrackMatchConfig | None = None) -> None:
         self.matcher = matcher
         self.config = config or TrackMatchConfig()
         self._tracks: OrderedDict[int, _Track] = OrderedDict()
@@ -84,7 +84,11 @@ class TrackFaceMatcher:
         now = time.monotonic()
         if now - self._checked >= self.config.refresh_s:
             self._checked = now
-            self.matcher.refresh()  # enrolments and removals reach a running worker
+            # Enrolments, removals and watch orders reach a running worker; a person
+            # already in view is matched again against what changed.
+            if self.matcher.refresh():
+                for tr in self._tracks.values():
+                    tr.dirty = tr.dirty or (not tr.settled and bool(tr.best))
         if not len(faces):
             return []
         reasons = faces.data["skip_reason"]

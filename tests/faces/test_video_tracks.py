@@ -57,7 +57,8 @@ def test_one_event_per_track_on_the_hamilton_clip(
     store = WatchlistStore(tmp_path)
     store.ensure_list(WatchlistRef(id="poi", kind="persons_of_interest"))
     enrol(store, analyzer, "poi", "lin", [faces_dir / "face_recognition/lin_manuel_miranda_01.jpg"])
-    tm = TrackFaceMatcher(WatchlistMatcher.from_store(store, analyzer.embedder.name))
+    wm = WatchlistMatcher.from_store(store, analyzer.embedder.name)
+    tm = TrackFaceMatcher(wm)
     tracks = _IouTracks()
     events, accepted = [], 0
     with av.open(str(faces_dir / "video/short_hamilton_clip.mp4")) as container:
@@ -76,5 +77,5 @@ def test_one_event_per_track_on_the_hamilton_clip(
     matched = next(e for e in events)
     store.remove_entry("poi", "lin")
     assert tm.matcher.refresh()
-    assert tm.matcher.best(np.ones(analyzer.embedder.dim, np.float32)) is None
-    assert matched.threshold == tm.matcher.default_threshold
+    assert wm.best(np.ones(analyzer.embedder.dim, np.float32)) is None
+    assert matched.threshold == wm.default_threshold

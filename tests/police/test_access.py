@@ -4,6 +4,7 @@ plus tokens, JWKS, key rotation, rate and size limits, and the audit of every ca
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from dataclasses import dataclass
@@ -45,6 +46,12 @@ class Route:
 
 LATER = (datetime.now(UTC) + timedelta(days=2)).isoformat()
 ORDER = {"plate": "宁B54321", "reason": "涉嫌盗窃", "case_number": "2026-YC-0042"}
+FACE_ORDER = {
+    "photo": "{photo}",  # a real one-face JPEG, base64 (the matrix fixture fills it in)
+    "reason": "涉嫌盗窃",
+    "case_number": "2026-YC-0042",
+    "legal_basis": "《刑事诉讼法》第54条",
+}
 ROUTES = [
     Route("GET", P + "/alerts", "alerts:read", other_path=P + "/alerts?compound=other"),
     Route("GET", P + "/alerts/{mine}", "alerts:read", other_path=P + "/alerts/{theirs}"),
@@ -105,7 +112,21 @@ ROUTES = [
         other_body={**ORDER, "expires_at": LATER, "compounds": ["other"]},
         ok=201,
     ),
+    Route(
+        "POST",
+        P + "/watch-orders/faces",
+        "dispositions:write",
+        body={**FACE_ORDER, "expires_at": LATER, "compounds": ["lijing"]},
+        other_body={**FACE_ORDER, "expires_at": LATER, "compounds": ["other"]},
+        ok=201,
+    ),
     Route("GET", P + "/watch-orders", "dispositions:write"),
+    Route(
+        "GET",
+        P + "/watch-orders/{order}",
+        "dispositions:write",
+        other_path=P + "/watch-orders/{peer_order}",
+    ),
     Route(
         "DELETE",
         P + "/watch-orders/{order}",
@@ -125,11 +146,15 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def matrix(shared_world: World) -> dict[str, Any]:
+def matrix(shared_world: World, face_jpeg: bytes) -> dict[str, Any]:
     """Ids the routes refer to, and the tokens of each case (fetched once)."""
     w = shared_world
     now = datetime.now(UTC)
-    ids: dict[str, str] = {"mine": w.mine.id, "theirs": w.theirs.id}
+    ids: dict[str, str] = {
+        "mine": w.mine.id,
+        "theirs": w.theirs.id,
+        "photo": base64.b64encode(face_jpeg).decode(),
+    }
     with transaction(w.factory) as s:
         for key, client in (("sub", "full"), ("peer_sub", "peer")):
             sub = Subscription(

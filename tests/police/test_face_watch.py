@@ -220,9 +220,7 @@ def test_the_face_stage_raises_the_hit_on_another_photo_of_the_person_until_revo
     assert seen is not None and stranger is not None
 
     def stage(compound: str) -> FaceStage:
-        police = PoliceFaceLists(
-            WatchlistMatcher(MODEL), r, compound, model=MODEL, refresh_s=0
-        )
+        police = PoliceFaceLists(WatchlistMatcher(MODEL), r, compound, model=MODEL, refresh_s=0)
         matcher = TrackFaceMatcher(police, TrackMatchConfig(refresh_s=0))
         return FaceStage(face_analyzer, matcher, [keys.POLICE_FACE_LIST], every_s=0)
 

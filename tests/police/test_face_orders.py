@@ -143,7 +143,7 @@ def test_an_unusable_photo_is_refused_saying_why_and_nothing_is_written(
     shared_world: World, face_jpeg: bytes, kind: str, message: str
 ) -> None:
     w = shared_world
-    face = cv2.imdecode(np.frombuffer(face_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    face = np.asarray(cv2.imdecode(np.frombuffer(face_jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)
     before = w.redis.hlen(keys.police_faces("lijing"))
     with w.factory() as s:
         n = len(s.execute(select(WatchOrder).where(WatchOrder.kind == "face")).all())

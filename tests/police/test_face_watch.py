@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import redis
+from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from ulid import ULID
@@ -187,6 +188,12 @@ def people() -> Any:
     return load_object_detector(ObjectDetectorConfig())
 
 
+def read(path: Path) -> NDArray[np.uint8]:
+    img = cv2.imread(str(path))
+    assert img is not None, path
+    return np.asarray(img, dtype=np.uint8)
+
+
 def tracked(detector: Any, image: np.ndarray, track: int) -> Detections:
     """The persons the detector finds, as one track (``track``) for the biggest."""
     dets = detector.detect([image])[0]
@@ -215,16 +222,15 @@ def test_the_face_stage_raises_the_hit_on_another_photo_of_the_person_until_revo
     face = template_from_photo(face_analyzer, photo)
     assert face.model == face_analyzer.embedder.name == MODEL
     oid = order(factory, r, face, compounds=("lijing",))
-    seen = cv2.imread(str(faces_dir / "obama_04.jpg"))
-    stranger = cv2.imread(str(faces_dir / "paul_allen_02.jpg"))
-    assert seen is not None and stranger is not None
+    seen = read(faces_dir / "obama_04.jpg")
+    stranger = read(faces_dir / "paul_allen_02.jpg")
 
     def stage(compound: str) -> FaceStage:
         police = PoliceFaceLists(WatchlistMatcher(MODEL), r, compound, model=MODEL, refresh_s=0)
         matcher = TrackFaceMatcher(police, TrackMatchConfig(refresh_s=0))
         return FaceStage(face_analyzer, matcher, [keys.POLICE_FACE_LIST], every_s=0)
 
-    def run(st: FaceStage, image: np.ndarray, track: int, t: float) -> list[Any]:
+    def run(st: FaceStage, image: NDArray[np.uint8], track: int, t: float) -> list[Any]:
         return st.update(Frame("b3", int(t), None, t, image), tracked(people, image, track))
 
     st = stage("lijing")
@@ -262,8 +268,7 @@ def test_a_person_already_in_view_is_matched_when_the_order_arrives(
     faces_dir: Path,
     people: Any,
 ) -> None:
-    seen = cv2.imread(str(faces_dir / "obama_04.jpg"))
-    assert seen is not None
+    seen = read(faces_dir / "obama_04.jpg")
     police = PoliceFaceLists(WatchlistMatcher(MODEL), r, "lijing", model=MODEL, refresh_s=0)
     st = FaceStage(
         face_analyzer,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -107,3 +109,25 @@ def test_min_faces_and_memory_bound(matcher: WatchlistMatcher) -> None:
     assert 1 not in tm._tracks  # least recently seen track dropped
     tm.forget(3)
     assert set(tm._tracks) == {2}
+
+
+def test_a_person_in_view_is_matched_once_enrolled_without_a_better_face(
+    tmp_path: Path,
+) -> None:
+    from detectors.faces.watchlist import WatchlistStore
+    from shouwang.config.site import WatchlistRef
+
+    store = WatchlistStore(tmp_path)
+    store.ensure_list(WatchlistRef(id="poi", kind="persons_of_interest", threshold=0.9))
+    tm = TrackFaceMatcher(
+        WatchlistMatcher.from_store(store, "dlib-resnet-128"), TrackMatchConfig(refresh_s=0)
+    )
+    same = [(6, 0.8, _near(PERSON, 0.97, 3), "")]
+    for _ in range(5):  # the track's best faces are in; the same look again costs nothing
+        assert tm.update(_frame(same)) == []
+    searches = tm.searches
+    assert tm.update(_frame(same)) == [] and tm.searches == searches
+    store.add_entry("poi", "Suspect", PERSON[None], model="dlib-resnet-128")
+    got = tm.update(_frame(same))  # the list changed: the unsettled track is searched again
+    assert [(e.track_id, e.name) for e in got] == [(6, "Suspect")]
+    assert tm.update(_frame(same)) == []  # settled: one event per track

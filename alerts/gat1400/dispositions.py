@@ -7,7 +7,8 @@ expiry, revocation, audit), owned by the police client ``gat1400-upper`` and aim
 every compound of the site that has GA/T 1400 cameras. ``OperateType`` 1 (撤控) or a
 DELETE revokes it. Its hits go back as ``DispositionNotificationObject`` through the
 outbox. A person disposition is checked (its image must hold a face) and then refused
-with StatusCode 4: face watch orders are not carried to the workers yet.
+with StatusCode 4: face watch orders are taken through the police REST API
+(``POST /api/police/v1/watch-orders/faces``), not over GA/T 1400 yet.
 """
 
 from __future__ import annotations

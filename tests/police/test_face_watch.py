@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from ulid import ULID
 
 from alerts import keys
-from alerts.model import FaceSubject
+from alerts.model import Alert, FaceSubject
 from alerts.police.clients import add_client
 from alerts.police.faces import FaceTemplate, PoliceFaceLists, template_from_photo
-from alerts.police.models import WatchOrder
+from alerts.police.models import PushDelivery, Subscription, WatchOrder
+from alerts.police.push import Fanout, new_secret
 from alerts.police.watch import add_face_order, end_order, expire_due, sync
 from alerts.store.audit import AuditEntry
 from alerts.store.audit import verify as verify_chain
@@ -31,6 +32,9 @@ from detectors.detections import Detections
 from detectors.faces import TrackFaceMatcher, TrackMatchConfig, WatchlistMatcher
 from pipeline.stages import FaceStage
 from streams.frame import Frame
+from tests.alerts.factory import make_alert
+from tests.police.conftest import World
+from tests.store.helpers import xadd
 
 pytestmark = pytest.mark.redis
 MODEL = "fusion-4"
@@ -283,3 +287,66 @@ def test_a_person_already_in_view_is_matched_when_the_order_arrives(
     oid = order(factory, r, template_from_photo(face_analyzer, photo), compounds=("lijing",))
     found = st.update(Frame("b3", 9, None, 9.0, seen), dets)
     assert [f.subject["person_id"] for f in found] == [oid]
+
+
+def test_a_face_hit_is_pushed_to_the_ordering_client_only(world: World) -> None:
+    w = world
+    now = datetime.now(UTC)
+    with transaction(w.factory) as s:
+        subs = {}
+        for name in ("full", "narrow"):  # both in lijing, both taking every alert
+            sub = Subscription(
+                id=str(ULID()),
+                client_id=w.clients[name].id,
+                url="http://127.0.0.1:9/hook",
+                secret=new_secret(),
+                types=[],
+                compounds=[],
+                min_severity="info",
+                active=True,
+                created_at=now,
+            )
+            s.add(sub)
+            subs[name] = sub.id
+        oid = add_face_order(
+            s,
+            w.redis,
+            client_id=w.clients["full"].id,
+            face=template(unit(9)),
+            reason="test",
+            case_number="2026-1",
+            legal_basis="《刑事诉讼法》第54条",
+            compounds=["lijing"],
+            expires_at=now + timedelta(hours=1),
+        ).id
+    fan = Fanout(w.factory, w.redis, area_of=lambda c: frozenset(c.compounds), start_id="$")
+    fan.step(block_ms=10)  # the group exists from here on
+
+    def face_alert(watchlist: str, person: str) -> Alert:
+        subject = FaceSubject(
+            watchlist_id=watchlist, person_id=person, similarity=0.8, threshold=0.73
+        )
+        a = make_alert(type="face.watchlist", severity="high")
+        return a.model_copy(update={"subject": subject})
+
+    police = face_alert(keys.POLICE_FACE_LIST, oid)
+    own = face_alert("persons-of-interest", "3")  # the site's own list: every subscriber
+    for a in (police, own):
+        xadd(w.redis, a)
+    while fan.step(block_ms=20):
+        pass
+    with w.factory() as s:
+        got = {
+            (d.subscription_id, d.alert_id): d for d in s.execute(select(PushDelivery)).scalars()
+        }
+    assert set(got) == {
+        (subs["full"], police.id),
+        (subs["full"], own.id),
+        (subs["narrow"], own.id),
+    }
+    hit = got[(subs["full"], police.id)]
+    assert hit.event == "watch.hit"
+    doc = json.loads(hit.payload)
+    assert doc["type"] == "watch.hit" and doc["data"]["watch_order_id"] == oid
+    assert doc["data"]["subject"]["kind"] == "face"
+    assert got[(subs["narrow"], own.id)].event == "alert.created"

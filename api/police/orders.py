@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -25,6 +26,9 @@ router = APIRouter(prefix=PREFIX, route_class=PoliceRoute, tags=["police: watch 
 photo_router = APIRouter(prefix=PREFIX, route_class=PhotoRoute, tags=["police: watch orders"])
 OrderId = Annotated[str, Path(min_length=26, max_length=26, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
 _ERR = errors(401, 403, 404, 413, 429)
+# One photo analysed at a time: face orders are rare, and a burst of them must not take
+# every core of the web service (nor rely on dlib being safe across threads).
+_ANALYSE = threading.Lock()
 
 
 def _out(o: WatchOrder, now: datetime) -> WatchOrderOut:
@@ -133,7 +137,8 @@ def create_face(
 
     try:
         analyzer = face_analyzer(request)
-        face = template_from_photo(analyzer, data, "photo")
+        with _ANALYSE:
+            face = template_from_photo(analyzer, data, "photo")
     except PhotoError as exc:
         invalid(("body", "photo"), str(exc))
     except ModelError as exc:

@@ -22,13 +22,15 @@ class FaceStage:
     half (the smallest such box when people overlap); faces outside every person track
     are ignored, so a poster on a wall raises nothing. The analyzer runs at most every
     ``every_s`` seconds per camera, and only while some person track is unmatched.
-    Only matches against the camera's ``persons_of_interest`` lists become findings
-    (a resident recognised is not an alert).
+    Only matches of kind ``persons_of_interest`` in ``lists`` become findings (a
+    resident recognised is not an alert); the composition root adds the police watch
+    list there, whose hits carry the watch order id as the entry.
 
     Args:
         analyzer: the shared face analyzer (detect, gate, embed).
         matcher: this camera's track matcher (over the shared watchlist matcher).
-        lists: ids of the persons-of-interest watchlists this camera watches.
+        lists: ids of the persons-of-interest watchlists this camera watches (and the
+            police list id, ``alerts.keys.POLICE_FACE_LIST``, on a worker).
         main: the camera's main stream, when detection runs on a sub-stream.
         min_face_px: faces narrower than this on the detection stream are looked for on
             the main stream (when there is one).

@@ -188,11 +188,25 @@ class PoliceRoute(APIRoute):
 
 
 class PhotoRoute(PoliceRoute):
-    """A route whose body carries a photo (base64): the photo limit, not the general one."""
+    """A route whose body carries a photo (base64): the photo limit, not the general one,
+    and a 422 that does not echo the input (the photo, megabytes of personal data)."""
 
     def body_limit(self, cfg: PoliceSettings) -> int:
         """:attr:`PoliceSettings.max_photo_body_bytes`."""
         return cfg.max_photo_body_bytes
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await inner(request)
+            except RequestValidationError as exc:
+                raise RequestValidationError(
+                    [{k: v for k, v in e.items() if k != "input"} for e in exc.errors()]
+                ) from None
+
+        return handler
 
 
 async def _audit(request: Request, code: int) -> None:

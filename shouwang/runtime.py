@@ -319,9 +319,16 @@ class Runtime:
                 cam.compound,
                 model=self.face_analyzer.embedder.name,
             )
-            lists = [*(set(cam.watchlists) & self._poi), POLICE_FACE_LIST]
+            poi = set(cam.watchlists) & self._poi
             stages.append(
-                FaceStage(self.face_analyzer, TrackFaceMatcher(police_faces), lists, main=main)
+                FaceStage(
+                    self.face_analyzer,
+                    TrackFaceMatcher(police_faces),
+                    [*poi, POLICE_FACE_LIST],
+                    main=main,
+                    # A residents-only camera alerts on police orders only: idle without.
+                    idle=None if poi else police_faces.idle,
+                )
             )
         tamper = TamperDetector(camera=camera_id) if self.config.tamper else None
         scene = SceneScorer(camera=camera_id) if self.config.scene else None

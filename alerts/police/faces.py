@@ -222,6 +222,15 @@ class PoliceFaceLists:
         mine = self._reload()
         return bool(self.matcher.refresh()) or mine
 
+    def in_force(self) -> bool:
+        """Whether the compound has a police face order this worker can match now."""
+        self._reload()
+        return bool((self._live.expires > time.time()).any())
+
+    def idle(self) -> bool:
+        """``not`` :meth:`in_force`: for a face stage with nothing else to alert on."""
+        return not self.in_force()
+
     def police_match(self, embedding: NDArray[np.float32]) -> Match | None:
         """The most similar order in force at or above its threshold, or ``None``."""
         from detectors.faces.matcher import Match

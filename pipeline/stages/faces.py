@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import numpy as np
 
@@ -34,6 +34,8 @@ class FaceStage:
         main: the camera's main stream, when detection runs on a sub-stream.
         min_face_px: faces narrower than this on the detection stream are looked for on
             the main stream (when there is one).
+        idle: when given and true, nothing could raise an alert now (e.g. a residents'
+            face camera while no police face order is in force): the analyzer is not run.
     """
 
     name = "faces"
@@ -48,6 +50,7 @@ class FaceStage:
         every_s: float = 0.2,
         person_class: int = PERSON,
         min_face_px: float = 40.0,
+        idle: Callable[[], bool] | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.matcher = matcher
@@ -56,6 +59,7 @@ class FaceStage:
         self.every_s = every_s
         self.person_class = person_class
         self.min_face_px = min_face_px
+        self.idle = idle
         self._last = -1e18
         self._matched: set[int] = set()
         self.analyses = 0
@@ -65,6 +69,8 @@ class FaceStage:
         people = dets[(dets.class_id == self.person_class) & (dets.tracker_id != NO_TRACK)]
         open_tracks = [int(t) for t in people.tracker_id if int(t) not in self._matched]
         if not open_tracks or frame.captured_at - self._last < self.every_s:
+            return []
+        if self.idle is not None and self.idle():
             return []
         self._last = frame.captured_at
         image, scale = frame.image, 1.0

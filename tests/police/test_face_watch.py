@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import redis
+import yaml
 from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,7 +33,7 @@ from detectors.detections import Detections
 from detectors.faces import TrackFaceMatcher, TrackMatchConfig, WatchlistMatcher
 from pipeline.stages import FaceStage
 from streams.frame import Frame
-from tests.alerts.factory import make_alert
+from tests.alerts.factory import TEST_REDIS_URL, make_alert
 from tests.police.conftest import World
 from tests.store.helpers import xadd
 
@@ -350,3 +351,81 @@ def test_a_face_hit_is_pushed_to_the_ordering_client_only(world: World) -> None:
     assert doc["type"] == "watch.hit" and doc["data"]["watch_order_id"] == oid
     assert doc["data"]["subject"]["kind"] == "face"
     assert got[(subs["narrow"], own.id)].event == "alert.created"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_residents_camera_analyses_faces_only_while_a_police_order_is_in_force(
+    factory: sessionmaker[Session],
+    r: redis.Redis,
+    face_analyzer: Any,
+    faces_dir: Path,
+    people: Any,
+) -> None:
+    seen = read(faces_dir / "obama_04.jpg")
+    police = PoliceFaceLists(WatchlistMatcher(MODEL), r, "lijing", model=MODEL, refresh_s=0)
+    st = FaceStage(
+        face_analyzer,
+        TrackFaceMatcher(police, TrackMatchConfig(refresh_s=0)),
+        [keys.POLICE_FACE_LIST],  # no persons-of-interest list: what the runtime builds
+        every_s=0,
+        idle=police.idle,
+    )
+    assert st.update(Frame("door", 1, None, 1.0, seen), tracked(people, seen, 1)) == []
+    assert st.analyses == 0  # nothing could alert: no face analysis at all
+    photo = (faces_dir / "obama_01.jpg").read_bytes()
+    oid = order(factory, r, template_from_photo(face_analyzer, photo), compounds=("lijing",))
+    found = st.update(Frame("door", 2, None, 2.0, seen), tracked(people, seen, 2))
+    assert [f.subject["person_id"] for f in found] == [oid] and st.analyses == 1
+    with transaction(factory) as s:
+        o = s.get(WatchOrder, oid)
+        assert o is not None
+        end_order(s, r, o, reason="revoked", actor="cli_x")
+    assert st.update(Frame("door", 3, None, 3.0, seen), tracked(people, seen, 3)) == []
+    assert st.analyses == 1
+
+
+def test_every_face_camera_watches_for_police_orders(
+    tmp_path: Path, r: redis.Redis, people: Any
+) -> None:
+    from shouwang.config import load_site
+    from shouwang.runtime import Runtime, RuntimeConfig
+
+    def cam(cid: str, lists: list[str]) -> dict[str, Any]:
+        return {"id": cid, "compound": "lijing", "url": f"{cid}.mp4", "lat": 38.4871,
+                "lon": 106.231, "watchlists": lists}  # fmt: skip
+
+    site = {
+        "version": 1,
+        "name": "t",
+        "compounds": [{"id": "lijing", "name": "丽景湾", "lat": 38.4872, "lon": 106.2309}],
+        "watchlists": [
+            {"id": "poi", "kind": "persons_of_interest"},
+            {"id": "residents", "kind": "residents"},
+        ],
+        "cameras": [
+            cam("lobby", ["poi", "residents"]),
+            cam("door", ["residents"]),
+            cam("yard", []),
+        ],
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(site, allow_unicode=True), encoding="utf-8")
+    cfg = RuntimeConfig(
+        redis_url=TEST_REDIS_URL,
+        state_dir=tmp_path / "state",
+        leases=False,
+        tamper=False,
+    )
+    rt = Runtime(load_site(path), tmp_path, cfg, detector=people)
+    try:
+        faces = {
+            c: [s for s in rt.make_stages(c) if isinstance(s, FaceStage)]
+            for c in ("lobby", "door", "yard")
+        }
+    finally:
+        rt.close()
+    assert faces["yard"] == []  # not a face camera
+    lobby, door = faces["lobby"][0], faces["door"][0]
+    assert lobby.lists == {"poi", keys.POLICE_FACE_LIST} and lobby.idle is None
+    assert door.lists == {keys.POLICE_FACE_LIST} and door.idle is not None
+    assert door.idle() is True  # no order in force: the residents' camera rests

@@ -97,7 +97,7 @@ def test_enroll_with_site_file(
 
 @pytest.mark.data
 @pytest.mark.slow
-@pytest.mark.timeout(600)  # the default embedder runs four models per face
+@pytest.mark.timeout(600)
 def test_eval_on_shared_faces_meets_the_goal(shared_data: Path, tmp_path: Path) -> None:
     out_json = tmp_path / "faces.json"
     code, out = _run("eval", "faces", str(shared_data / "faces"), "--json", str(out_json))
@@ -108,7 +108,7 @@ def test_eval_on_shared_faces_meets_the_goal(shared_data: Path, tmp_path: Path) 
     assert res["fpir"] <= 0.01
     assert res["fnir_at_fpir_0.01"] <= 0.05
     assert res["verification_accuracy"] > 0.95
-    assert res["embedder"] == "fusion-4"  # the default, whose Western figures are no worse
+    assert res["embedder"] == "arcface-w600k-mbf"  # the default; Western figures no worse
     assert res["rank1_accuracy"] == 1.0 and res["tar_at_far_1e-3"] >= 0.8667
     assert res["rejected_photos"] == [
         "face_recognition/obama_07.jpg",  # faces cut by the photo's top border
@@ -230,4 +230,6 @@ def test_changing_the_embedder_refuses_then_reembeds(
 
 def test_unknown_embedder_is_named(tmp_path: Path) -> None:
     code, out = _run("faces", "calibrate", str(tmp_path), "--embedder", "arcface-r100")
-    assert code == 1 and "unknown face embedder 'arcface-r100'" in out and "fusion-4" in out
+    assert (
+        code == 1 and "unknown face embedder 'arcface-r100'" in out and "arcface-w600k-mbf" in out
+    )

@@ -33,6 +33,7 @@ from detectors.registry_faces import (
     HUMAN_FACES,
     HUMAN_LICENCE,
     HUMAN_PACKAGE,
+    ONNX_FACES,
 )
 
 Task = Literal[
@@ -482,8 +483,22 @@ def _face_embedders() -> dict[str, ModelSpec]:
         preprocessing="ArcFace-template crop 160x160, RGB (x-127.5)/127.5, NHWC",
         research_only=True,
     )
+    for name, module, dist, rel, sha, side, prep, lic, desc in ONNX_FACES:
+        specs[name] = ModelSpec(
+            name=name,
+            task="face_embedding",
+            format="onnx",
+            source=PackageSource(module, dist, rel),
+            sha256=sha,
+            license=lic,
+            input_size=(side, side),
+            description=desc,
+            preprocessing=prep,
+            research_only=True,
+        )
     return specs
 
 
-# Face embedders converted offline to ONNX from registry packages (detectors/faces/tf2onnx.py).
+# Face embedders from registry packages: ONNX as shipped, or converted offline to ONNX
+# (detectors/faces/tf2onnx.py).
 REGISTRY.update(_face_embedders())

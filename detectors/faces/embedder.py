@@ -125,6 +125,9 @@ class OnnxEmbedder:
         out_shape = self._session.get_outputs()[0].shape
         last = out_shape[-1] if out_shape else None
         self.dim = int(last) if isinstance(last, int) else 0
+        # Exports with a fixed batch of one (OpenCV zoo's SFace, many mobile models) are
+        # run face by face; the others take the whole batch in one call.
+        self._batch_one = shape[0] == 1
 
     def preprocess(self, crops: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
         """(n, 3, size, size) float32 input from aligned BGR crops."""
@@ -143,7 +146,12 @@ class OnnxEmbedder:
         if not len(landmarks):
             return np.empty((0, self.dim), dtype=np.float32)
         crops = [arcface_crop(image_bgr, lm, self.config.size) for lm in landmarks]
-        (out,) = self._session.run(None, {self._input: self.preprocess(crops)})[:1]
+        batch = self.preprocess(crops)
+        if self._batch_one:
+            outs = [self._session.run(None, {self._input: row[None]})[0] for row in batch]
+            out = np.concatenate([np.asarray(o).reshape(1, -1) for o in outs])
+        else:
+            out = self._session.run(None, {self._input: batch})[0]
         vecs = np.asarray(out, dtype=np.float32).reshape(len(crops), -1)
         self.dim = vecs.shape[1]
         return l2_normalise(vecs)
@@ -219,8 +227,11 @@ EMBEDDERS: dict[str, EmbedderConfig] = {
         members=["dlib-resnet-128", "facenet-casia", "human-faceres", "human-mobileface"],
         weights=[1 / 0.0298, 1 / 0.1381, 1 / 0.0659, 1 / 0.1089],
     ),
+    # ONNX files used as shipped (insightface's and OpenCV's own preprocessing).
+    "arcface-w600k-mbf": OnnxEmbedderConfig(model="arcface-w600k-mbf"),
+    "sface": OnnxEmbedderConfig(model="sface", mean=0.0, std=1.0),
 }
-DEFAULT_EMBEDDER = "fusion-4"
+DEFAULT_EMBEDDER = "arcface-w600k-mbf"
 
 
 def embedder_config(name: str) -> EmbedderConfig:

@@ -249,6 +249,11 @@ def identification_scores(
     enrol_photos: int = 1,
     probe_from: int | None = None,
     template: Literal["best", "mean"] = "best",
+    track: int = 1,
+    aggregate: Literal["first", "mean"] = "mean",
+    people: set[str] | None = None,
+    cohort: NDArray[np.float32] | None = None,
+    cohort_k: int = 0,
 ) -> tuple[list[tuple[float, bool]], list[float]]:
     """Leave-one-identity-out searches (see the module doc).
 
@@ -260,51 +265,96 @@ def identification_scores(
             photos on the same probes.
         template: ``best`` scores a person by their most similar enrolment photo (what
             the watchlist search does), ``mean`` by the quality-weighted mean of them.
+        track: probe with "tracks" of this many consecutive photos of one person
+            (sliding windows), mated and stranger alike; group-shot faces stay tracks of
+            one. ``aggregate`` ``mean`` searches with the re-normalised mean of the
+            window's accepted faces (what :class:`TrackFaceMatcher` does), ``first``
+            with its first photo only; a window with no accepted face is a miss.
+        people: only these identities take part (enrolled, probed, held out).
+        cohort, cohort_k: adaptive s-norm against the top ``cohort_k`` scores of the
+            probe and of each template with ``cohort``, faces of people who are never
+            enrolled nor probed (``cohort_k`` 0: raw cosine).
 
     Returns:
-        Mated searches as (similarity of the top hit, top hit is the right person) —
-        a failed extraction is (-1, False) — and the top similarity of every stranger
-        search.
+        Mated searches as (score of the top hit, top hit is the right person) — a failed
+        extraction is (-inf, False) — and the top score of every stranger search.
     """
-    singles = _singles(items)
+    singles = [e for e in _singles(items) if people is None or e.row.persons[0] in people]
     photos, enrol, probes = _split(singles, enrol_photos, probe_from)
-    people = sorted(photos)
-    outsiders = [
+    names = sorted(photos)
+    outsiders = [  # faces in group shots of people who are never enrolled
         e
         for e in items
-        if e.row not in {s.row for s in singles}
+        if not (e.row.n_faces == 1 and len(e.row.persons) == 1)
         and e.row.persons
         and UNKNOWN not in e.row.persons
-        and not set(e.row.persons) & set(people)
+        and not set(e.row.persons) & set(names)
     ]
+    norm = _SNorm(cohort, cohort_k)
     mated: list[tuple[float, bool]] = []
     strangers: list[float] = []
-    for held_out in people:
+    for held_out in names:
         gallery = [p for p in enrol if p != held_out]
         if not gallery:
             continue
         rows, labels = _templates(gallery, enrol, template)
+        stats = norm.gallery(rows)
 
-        def top(v: NDArray[np.float32], rows: NDArray[np.float32] = rows) -> tuple[float, int]:
-            sims = rows @ v
+        def top(
+            v: NDArray[np.float32], rows: NDArray[np.float32] = rows, stats: Any = stats
+        ) -> tuple[float, int]:
+            sims = norm.scores(rows @ v, v, stats)
             i = int(np.argmax(sims))
             return float(sims[i]), i
 
-        for e in photos[held_out]:
-            v = _subject(e)
+        for v in _tracks(photos[held_out], track, aggregate):
             if v is not None:
                 strangers.append(top(v)[0])
         for p in gallery:
-            for e in probes.get(p, []):
-                v = _subject(e)
+            for v in _tracks(probes.get(p, []), track, aggregate):
                 if v is None:
-                    mated.append((-1.0, False))
+                    mated.append((-np.inf, False))
                     continue
                 sim, i = top(v)
                 mated.append((sim, labels[i] == p))
         for e in outsiders:
             strangers.extend(top(v)[0] for v in e.vectors)
     return mated, strangers
+
+
+def _tracks(es: list[Embedded], k: int, aggregate: str) -> Iterable[NDArray[np.float32] | None]:
+    """The probe vector of each window of ``k`` consecutive photos (see above)."""
+    for i in range(max(len(es) - k + 1, 0)):
+        window = es[i : i + 1] if aggregate == "first" else es[i : i + k]
+        vecs = [v for v in (_subject(e) for e in window) if v is not None]
+        if not vecs:
+            yield None
+            continue
+        m = np.mean(vecs, axis=0)
+        yield np.asarray(m / max(float(np.linalg.norm(m)), 1e-12), dtype=np.float32)
+
+
+class _SNorm:
+    """Adaptive symmetric score normalisation (s-norm) against a cohort; identity when
+    there is no cohort."""
+
+    def __init__(self, cohort: NDArray[np.float32] | None, k: int) -> None:
+        self.cohort = cohort if cohort is not None and k > 0 and len(cohort) else None
+        self.k = min(k, len(cohort)) if self.cohort is not None and cohort is not None else 0
+
+    def _stats(self, sims: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        top = np.sort(np.asarray(sims, dtype=np.float64), axis=-1)[..., -self.k :]
+        return top.mean(-1), top.std(-1) + 1e-6
+
+    def gallery(self, rows: NDArray[np.float32]) -> Any:
+        return None if self.cohort is None else self._stats(rows @ self.cohort.T)
+
+    def scores(self, raw: NDArray[np.float32], v: NDArray[np.float32], stats: Any) -> Any:
+        if self.cohort is None:
+            return raw
+        t_mu, t_sd = stats
+        p_mu, p_sd = self._stats(self.cohort @ v)
+        return 0.5 * ((raw - t_mu) / t_sd + (raw - p_mu) / p_sd)
 
 
 def _split(
@@ -406,6 +456,8 @@ def evaluate(
         **verification(items, thr, read_pairs(pairs) if pairs else None),
         **identification(items, fpir),
         "enrolment_photos": enrolment_comparison(items, fpir),
+        "track_aggregation": track_comparison(items, fpir),
+        "score_normalisation": snorm_comparison(items, fpir),
         "latency_ms": lat.summary(),
     }
 
@@ -434,6 +486,65 @@ def enrolment_comparison(items: list[Embedded], fpir: float) -> dict[str, Any]:
                     for key in (f"fnir_at_fpir_{fpir:g}", "rank1_accuracy", "n_mated_probes")
                 }
     return out
+
+
+def track_comparison(items: list[Embedded], fpir: float) -> dict[str, Any]:
+    """FNIR and rank-1 when each search is a "track" of 2 or 3 consecutive photos of one
+    person, searched with its first photo or with the mean of its faces (per-track
+    aggregation), on the same windows."""
+    out: dict[str, Any] = {}
+    for k in (2, 3):
+        for how in ("first", "mean"):
+            r = identification(items, fpir, track=k, aggregate=how)
+            if r["n_mated_probes"]:
+                out[f"tracks_of_{k}/{how}"] = {
+                    key: r[key]
+                    for key in (f"fnir_at_fpir_{fpir:g}", "rank1_accuracy", "n_mated_probes")
+                }
+    return out
+
+
+SNORM_K = (10, 20, 40)
+
+
+def snorm_comparison(items: list[Embedded], fpir: float) -> dict[str, Any]:
+    """Adaptive s-norm against a cohort of faces that are never enrolled, against raw
+    cosine, on the same searches.
+
+    The identities (sorted) are split alternately into two halves; each half in turn is
+    searched leave-one-identity-out while the other half's photos are the cohort, and
+    the searches of both halves are pooled. ``raw`` is the same split without
+    normalisation (galleries half the size of the full protocol's).
+    """
+    singles = [e for e in _singles(items) if _subject(e) is not None]
+    names = sorted({e.row.persons[0] for e in singles})
+    if len(names) < 4:
+        return {}
+    halves = [set(names[0::2]), set(names[1::2])]
+    out: dict[str, Any] = {}
+    for k in (0, *SNORM_K):
+        mated: list[tuple[float, bool]] = []
+        strangers: list[float] = []
+        for h in (0, 1):
+            vecs = [_subject(e) for e in singles if e.row.persons[0] in halves[1 - h]]
+            cohort = np.stack([v for v in vecs if v is not None])
+            m, st = identification_scores(items, people=halves[h], cohort=cohort, cohort_k=k)
+            mated += m
+            strangers += st
+        out["raw" if k == 0 else f"k={k}"] = _open_set(mated, strangers, fpir)
+    return out
+
+
+def _open_set(mated: list[tuple[float, bool]], strangers: list[float], fpir: float) -> Any:
+    s = np.asarray(strangers, dtype=np.float64)
+    thr = threshold_at_rate(s, fpir)
+    return {
+        f"fnir_at_fpir_{fpir:g}": round(
+            1 - float(np.mean([ok and x >= thr for x, ok in mated])), 4
+        ),
+        "rank1_accuracy": round(float(np.mean([ok for _, ok in mated])), 4),
+        "n_mated_probes": len(mated),
+    }
 
 
 def calibrate(root: Path, analyzer: FaceAnalyzer, fpir: float, *, progress: bool = True) -> float:

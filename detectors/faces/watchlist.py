@@ -36,7 +36,7 @@ from shouwang.config.site import WatchlistRef
 log = logging.getLogger(__name__)
 
 # Cosine thresholds per embedder when a list sets none. dlib: its documented operating
-# point (Euclidean 0.6 on raw descriptors, norms ~1.42) is cosine ~0.91. The converted
+# point (Euclidean 0.6 on raw descriptors, norms ~1.42) is cosine ~0.91. The other
 # models and the fusion: the most-correct same/different threshold on the East-Asian
 # development pairs (faces_asian/pairs.csv); docs/faces.md gives the leave-one-identity-out
 # accuracy such a threshold has on people it was not fitted on.
@@ -48,6 +48,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "human-mobileface": 0.2773,
     "human-mobilefacenet": 0.9916,
     "fusion-4": 0.7326,
+    "arcface-w600k-mbf": 0.2526,
+    "sface": 0.3788,
 }
 FALLBACK_THRESHOLD = 0.5  # ArcFace-family models; calibrate with `shouwang faces calibrate`
 

@@ -208,7 +208,7 @@ def reembed_cmd(
     message, and its people must be enrolled again. Nothing is written unless every
     photo embeds.
 
-    Example: `shouwang faces reembed residents --embedder fusion-4`
+    Example: `shouwang faces reembed residents --embedder arcface-w600k-mbf`
     """
     try:
         n = reembed(_store(data_dir), _analyzer(onnx_model, embedder), list_id)

@@ -11,11 +11,15 @@ from detectors.faces.errors import FaceError
 from detectors.faces.evaluate import (
     Embedded,
     LabelRow,
+    _SNorm,
     identification,
+    identification_scores,
     read_labels,
     read_pairs,
+    snorm_comparison,
     tar_at_far,
     threshold_at_rate,
+    track_comparison,
     verification,
 )
 
@@ -106,3 +110,51 @@ def test_verification_on_a_pairs_file(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(FaceError, match="missing column"):
         read_pairs(tmp_path / "bad.csv")
+
+
+def _three_people() -> list[Embedded]:
+    return [
+        _item("a1", "a", [1, 0, 0]),
+        _item("a2", "a", [0.45, 0.89, 0]),  # a bad frame: nearer b than a
+        _item("a3", "a", [1, 0.05, 0]),
+        _item("b1", "b", [0, 1, 0]),
+        _item("b2", "b", [0.05, 1, 0]),
+        _item("b3", "b", [0, 1, 0.05]),
+        _item("c1", "c", [0, 0, 1]),
+        _item("c2", "c", None),  # no face in this frame of the track
+        _item("c3", "c", [0.05, 0, 1]),
+    ]
+
+
+def test_track_aggregation_uses_the_mean_of_the_window() -> None:
+    items = _three_people()
+    first, _ = identification_scores(items, track=2, aggregate="first")
+    mean, _ = identification_scores(items, track=2, aggregate="mean")
+    # one window of two probes per person (a2+a3, b2+b3, c2+c3) in each of 2 folds
+    assert len(first) == len(mean) == 6
+    # first frame only: c2 has no face (2 misses) and a2 goes to b when b is enrolled
+    # (1 miss; with b held out a2 is nearest a); the mean gets all six
+    assert sum(ok for _, ok in first) == 3
+    assert sum(ok for _, ok in mean) == 6
+    res = track_comparison(items, fpir=0.5)
+    assert set(res) == {"tracks_of_2/first", "tracks_of_2/mean"}  # nobody has 4 photos
+    assert res["tracks_of_2/mean"]["rank1_accuracy"] == 1.0
+
+
+def test_snorm_formula_and_identity_without_cohort() -> None:
+    cohort = np.array([[1, 0], [0, 1], [0.6, 0.8]], np.float32)
+    rows = np.array([[1, 0]], np.float32)
+    v = np.array([0.8, 0.6], np.float32)
+    norm = _SNorm(cohort, 2)
+    raw = rows @ v
+    got = norm.scores(raw, v, norm.gallery(rows))
+    t = np.array([1.0, 0.6])  # the template's top-2 cohort scores
+    p = np.array([0.96, 0.8])  # the probe's
+    want = 0.5 * ((0.8 - t.mean()) / (t.std() + 1e-6) + (0.8 - p.mean()) / (p.std() + 1e-6))
+    assert got[0] == pytest.approx(want, rel=1e-5)
+    assert _SNorm(cohort, 0).scores(raw, v, None) is raw  # k = 0: raw cosine
+    items = [*_three_people(), _item("d1", "d", [0.7, 0.7, 0.1]), _item("d2", "d", [0.6, 0.8, 0])]
+    res = snorm_comparison(items, fpir=0.0)
+    assert set(res) == {"raw", "k=10", "k=20", "k=40"}
+    raw_half, _ = identification_scores(items, people={"a", "c"})
+    assert res["raw"]["n_mated_probes"] > len(raw_half)  # both halves pooled

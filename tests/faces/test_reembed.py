@@ -43,7 +43,7 @@ def test_another_embedder_refuses_the_list_with_a_clear_message(
 ) -> None:
     store = dlib_list(False)
     assert analyzer.embedder.name != "dlib-resnet-128"
-    msg = r"enrolled with embedder dlib-resnet-128, not 'fusion-4'; embeddings of different models are not comparable"
+    msg = r"enrolled with embedder dlib-resnet-128, not 'arcface-w600k-mbf'; embeddings of different models are not comparable"
     with pytest.raises(WatchlistError, match=msg):
         WatchlistMatcher.from_store(store, analyzer.embedder.name)
     with pytest.raises(WatchlistError, match="faces reembed poi"):
@@ -63,5 +63,5 @@ def test_kept_photos_are_re_embedded_with_the_new_model(
     face = analyzer.analyze(one_face).data["embedding"][0]
     m = matcher.match(face)
     assert m is not None and m.name == "Z" and m.similarity > 0.99
-    with pytest.raises(WatchlistError, match="enrolled with embedder fusion-4"):
+    with pytest.raises(WatchlistError, match="enrolled with embedder arcface-w600k-mbf"):
         WatchlistMatcher.from_store(store, "dlib-resnet-128")

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from alerts import keys
 from alerts.police.models import WatchOrder
 from alerts.store.audit import AuditEntry
+from detectors.faces.embedder import DEFAULT_EMBEDDER
 from tests.police.conftest import World, make_world, sample_photo
 from tests.store.conftest import url_for
 
@@ -59,13 +60,13 @@ def test_a_usable_photo_becomes_a_live_face_order_without_keeping_the_photo(
     assert res.status_code == 201, res.text
     o = res.json()
     assert o["kind"] == "face" and o["plate"] is None and o["active"] is True
-    assert o["face"]["model"] == "fusion-4"
+    assert o["face"]["model"] == DEFAULT_EMBEDDER
     assert o["face"]["photo_sha256"] == hashlib.sha256(face_jpeg).hexdigest()
     assert 0 < o["face"]["quality"] <= 1 and o["face"]["threshold"] > 0
     assert o["legal_basis"] == "《刑事诉讼法》第54条" and o["case_number"] == "2026-YC-0101"
     # live for the workers of the target compound, at once
     entry = json.loads(w.redis.hget(keys.police_faces("lijing"), o["id"]) or "{}")
-    assert entry["model"] == "fusion-4" and entry["client"] == w.clients["full"].id
+    assert entry["model"] == DEFAULT_EMBEDDER and entry["client"] == w.clients["full"].id
     # listed and readable, without the template or the photo
     listed = w.http.get(P + "/watch-orders", headers=w.auth("full"))
     assert [x["id"] for x in listed.json()] == [o["id"]]

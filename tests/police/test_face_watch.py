@@ -31,6 +31,7 @@ from alerts.store.audit import verify as verify_chain
 from alerts.store.db import transaction
 from detectors.detections import Detections
 from detectors.faces import TrackFaceMatcher, TrackMatchConfig, WatchlistMatcher
+from detectors.faces.embedder import DEFAULT_EMBEDDER
 from pipeline.stages import FaceStage
 from streams.frame import Frame
 from tests.alerts.factory import TEST_REDIS_URL, make_alert
@@ -38,7 +39,7 @@ from tests.police.conftest import World
 from tests.store.helpers import xadd
 
 pytestmark = pytest.mark.redis
-MODEL = "fusion-4"
+MODEL = DEFAULT_EMBEDDER  # what the workers and the web service run
 
 
 def unit(seed: int, dim: int = 64) -> np.ndarray:

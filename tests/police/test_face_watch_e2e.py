@@ -196,8 +196,9 @@ def test_face_watch_order_raises_a_pushed_alert_and_stops_after_revocation(
             # Figures of this run (not asserted: timings belong to benchmarks), with -s.
             print(
                 f"\nface order: POST answered in {answered - posting:.1f} s (first one loads "
-                f"the models); frame of the first hit captured {hit_at - answered:+.1f} s "
-                f"after it; push received {pushed - hit_at:.1f} s after that frame"
+                f"the models); the first hit's frame captured {hit_at - answered:+.1f} s from "
+                f"the answer (negative: live before the answer arrived); push received "
+                f"{pushed - hit_at:.1f} s after that frame"
             )
             push = hits_pushed()[0]
             assert push["data"]["watch_order_id"] == oid

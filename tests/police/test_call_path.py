@@ -1,0 +1,137 @@
+"""The fast call path keeps its guarantees: a cached client that is revoked gets 401 on
+its next call (and within the cache lifetime when the revocation epoch was lost); an
+audit log that cannot be written gives 503 and returns nothing; 50 concurrent callers
+are each audited once, in one valid chain (the audit writer's group commit)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import func, select, text
+
+from alerts.police.clients import revoke_client
+from alerts.police.config import PoliceSettings
+from alerts.store.audit import AuditEntry
+from alerts.store.audit import verify as verify_chain
+from alerts.store.db import transaction
+from api.police.state import PoliceState, police_state
+from tests.police.conftest import World, make_world, revoke
+from tests.store.conftest import url_for
+
+pytestmark = pytest.mark.redis
+
+P = "/api/police/v1"
+TOKEN = P + "/oauth/token"
+
+
+def _state(w: World) -> PoliceState:
+    return police_state(w.live.app.state.services)
+
+
+def test_a_revoked_client_is_refused_on_its_next_call_though_cached(any_world: World) -> None:
+    w = any_world
+    h = w.auth("gone")
+    assert w.http.get(P + "/alerts", headers=h).status_code == 200
+    reads = _state(w).clients.reads
+    for _ in range(3):
+        assert w.http.get(P + "/alerts", headers=h).status_code == 200
+    assert _state(w).clients.reads == reads  # served from the cache, no database read
+    revoke(w, "gone")  # as `shouwang clients revoke`: commit, then bump the epoch
+    res = w.http.get(P + "/alerts", headers=h)
+    assert res.status_code == 401 and "revoked" in res.json()["detail"]
+    c = w.clients["gone"]
+    form = {"grant_type": "client_credentials", "client_id": c.id, "client_secret": c.secret}
+    assert w.http.post(TOKEN, data=form).json()["error"] == "invalid_client"
+
+
+@pytest.fixture
+def short_cache_world(tmp_path: Path, r: redis.Redis) -> Iterator[World]:
+    """SQLite world whose API keeps client rows for one second."""
+    yield from make_world(
+        url_for("sqlite", tmp_path), tmp_path, r, police=PoliceSettings(client_cache_s=1.0)
+    )
+
+
+def test_a_revocation_whose_epoch_bump_was_lost_holds_within_the_cache_lifetime(
+    short_cache_world: World,
+) -> None:
+    w = short_cache_world
+    h = w.auth("gone")
+    assert w.http.get(P + "/alerts", headers=h).status_code == 200
+    with transaction(w.factory) as s:  # revoked in the database, Redis never told
+        revoke_client(s, "gone")
+    time.sleep(1.05)
+    res = w.http.get(P + "/alerts", headers=h)
+    assert res.status_code == 401 and "revoked" in res.json()["detail"]
+
+
+def test_an_audit_log_that_cannot_be_written_gives_503_and_nothing_else(world: World) -> None:
+    w = world
+    h = w.auth("full")
+    narrow = w.auth("narrow")
+    c = w.clients["full"]
+    form = {"grant_type": "client_credentials", "client_id": c.id, "client_secret": c.secret}
+    with transaction(w.factory) as s:
+        s.execute(text("ALTER TABLE audit_log RENAME TO audit_log_away"))
+    try:
+        ok = w.http.get(P + "/alerts", headers=h)
+        forbidden = w.http.get(P + "/vehicles", params={"plate": "宁A12345"}, headers=narrow)
+        tok = w.http.post(TOKEN, data=form)
+    finally:
+        with transaction(w.factory) as s:
+            s.execute(text("ALTER TABLE audit_log_away RENAME TO audit_log"))
+    for res in (ok, forbidden):
+        assert res.status_code == 503
+        assert res.json() == {"detail": "the audit log is unavailable; nothing was returned"}
+    assert tok.status_code == 503 and "access_token" not in tok.json()
+    assert tok.json()["error"] == "temporarily_unavailable"
+    assert w.http.get(P + "/alerts", headers=h).status_code == 200  # back with the database
+    with w.factory() as s:
+        assert verify_chain(s).ok
+
+
+def test_50_concurrent_callers_are_each_audited_once_in_one_chain(any_world: World) -> None:
+    w = any_world
+    c = w.clients["full"]
+    form = {"grant_type": "client_credentials", "client_id": c.id, "client_secret": c.secret}
+    h = w.auth("full")
+    codes: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(50)
+
+    def caller(i: int) -> None:
+        with httpx.Client(base_url=w.live.url, timeout=60) as cl:
+            start.wait()
+            got = [
+                cl.post(TOKEN, data=form).status_code,
+                cl.get(
+                    P + "/alerts", params={"limit": 5, "camera": f"cam-{i}"}, headers=h
+                ).status_code,
+                cl.get(P + "/alerts", params={"limit": 5}, headers=h).status_code,
+            ]
+        with lock:
+            codes.extend(got)
+
+    with w.factory() as s:
+        before = s.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 150
+    with w.factory() as s:
+        res = verify_chain(s)
+        rows = list(s.execute(select(AuditEntry).where(AuditEntry.seq > before)).scalars())
+    assert res.ok, res.problem
+    assert sorted(e.action for e in rows) == ["police.call"] * 100 + ["police.token"] * 50
+    cams = [json.loads(e.detail)["params"].get("camera") for e in rows if e.action == "police.call"]
+    assert sorted(x for x in cams if x) == sorted(f"cam-{i}" for i in range(50))
+    assert all(e.actor == c.id for e in rows)

@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.services.aclose()
             app.state.services.close()
 
     app = FastAPI(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,8 @@ class Services:
         self.last_purge: datetime | None = None
         # run by close() before the pools close (e.g. the police audit writer's flush)
         self.closers: list[Callable[[], None]] = []
+        # awaited by aclose() on the app's event loop (asyncio clients made on it)
+        self.async_closers: list[Callable[[], Awaitable[None]]] = []
         self.camera_watch = (
             CameraWatch(self.site, self.redis, settings.redis_url, settings.data_dir)
             if self.site
@@ -131,6 +133,12 @@ class Services:
                 res.files,
             )
         return res
+
+    async def aclose(self) -> None:
+        """Close what lives on the app's event loop (before :meth:`close`)."""
+        for close in reversed(self.async_closers):
+            await close()
+        self.async_closers.clear()
 
     def close(self) -> None:
         """Stop the threads, then close Redis and the database pool."""

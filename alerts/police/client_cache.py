@@ -84,6 +84,18 @@ class ClientCache:
         self._rows: dict[str, tuple[PoliceClient, int, float]] = {}
         self.reads = 0  # database reads so far (tests and metrics)
 
+    def peek(self, client_id: str, epoch: int | None) -> PoliceClient | None:
+        """The cached client if its entry is valid for ``epoch`` and young enough, else
+        None (then :meth:`get` reads the database). Never does I/O: safe on an event loop.
+        """
+        if epoch is None or self._ttl <= 0:
+            return None
+        with self._lock:
+            hit = self._rows.get(client_id)
+        if hit is not None and hit[1] == epoch and self._clock() - hit[2] < self._ttl:
+            return hit[0]
+        return None
+
     def get(self, client_id: str, epoch: int | None) -> PoliceClient | None:
         """The client (revoked or not) or None when there is none with that id.
 
@@ -91,11 +103,9 @@ class ClientCache:
         could not be read: then the database answers, and nothing is cached.
         """
         now = self._clock()
-        if epoch is not None and self._ttl > 0:
-            with self._lock:
-                hit = self._rows.get(client_id)
-            if hit is not None and hit[1] == epoch and now - hit[2] < self._ttl:
-                return hit[0]
+        hit = self.peek(client_id, epoch)
+        if hit is not None:
+            return hit
         with self._factory() as s:
             row = s.get(PoliceClient, client_id)
             if row is not None:

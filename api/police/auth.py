@@ -89,7 +89,7 @@ def _header(request: Request, name: str) -> str | None:
     return unquote(v)[:300] if v is not None else None
 
 
-def police_client(
+async def police_client(
     scopes: SecurityScopes,
     request: Request,
     svc: Svc,
@@ -110,8 +110,8 @@ def police_client(
         claims = verify(st.ring, token[7:].strip())
     except TokenError as exc:
         raise _unauthorised(str(exc)) from None
-    gate = st.gate(claims.client_id)
-    client = st.clients.get(claims.client_id, gate.epoch)
+    gate = await st.gate(claims.client_id)
+    client = await st.client(claims.client_id, gate.epoch)
     if client is None or client.revoked_at is not None:
         raise _unauthorised("this client has been revoked")
     call = PoliceCall(

@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from alerts.police.clients import check_secret
@@ -93,27 +92,22 @@ async def token(request: Request, svc: Svc, st: State) -> TokenOut | JSONRespons
     limit = svc.settings.police.token_rate_per_minute
     ttl_s = svc.settings.police.token_ttl_s
 
-    def grant() -> tuple[str, str, list[str]] | JSONResponse:
-        # Redis (rate, epoch), the cached client and the signature: one worker thread
-        gate = st.gate("token:" + cid[:64])
-        wait = gate.over(limit)
-        if wait is not None:
-            return _error(429, "slow_down", "too many token requests", **{"Retry-After": str(wait)})
-        client = check_secret(st.clients.get(cid, gate.epoch), secret)
-        if client is None:
-            return _error(401, "invalid_client", "unknown client, wrong secret or revoked client")
-        want = form.get("scope", "").split() or list(client.scopes)
-        extra = sorted(set(want) - set(client.scopes))
-        if extra:
-            return _error(400, "invalid_scope", f"not granted to this client: {' '.join(extra)}")
-        scopes = sorted(set(want))
-        tok, _ = issue(st.ring, client.id, scopes, ttl_s=ttl_s)
-        return tok, client.id, scopes
-
-    got = await run_in_threadpool(grant)
-    if isinstance(got, JSONResponse):
-        return got
-    tok, client_id, scopes = got
+    # Redis (rate, epoch) and the cached client on the event loop; a worker thread only
+    # when the client row must be read
+    gate = await st.gate("token:" + cid[:64])
+    wait = gate.over(limit)
+    if wait is not None:
+        return _error(429, "slow_down", "too many token requests", **{"Retry-After": str(wait)})
+    client = check_secret(await st.client(cid, gate.epoch), secret)
+    if client is None:
+        return _error(401, "invalid_client", "unknown client, wrong secret or revoked client")
+    want = form.get("scope", "").split() or list(client.scopes)
+    extra = sorted(set(want) - set(client.scopes))
+    if extra:
+        return _error(400, "invalid_scope", f"not granted to this client: {' '.join(extra)}")
+    scopes = sorted(set(want))
+    tok, _ = issue(st.ring, client.id, scopes, ttl_s=ttl_s)
+    client_id = client.id
     try:  # the token leaves only once its issue is in the audit log
         await st.audit.write(
             actor=client_id,

@@ -135,3 +135,35 @@ def test_50_concurrent_callers_are_each_audited_once_in_one_chain(any_world: Wor
     cams = [json.loads(e.detail)["params"].get("camera") for e in rows if e.action == "police.call"]
     assert sorted(x for x in cams if x) == sorted(f"cam-{i}" for i in range(50))
     assert all(e.actor == c.id for e in rows)
+
+
+def test_the_client_cache_reads_again_on_a_new_epoch_without_redis_and_when_old(
+    tmp_path: Path,
+) -> None:
+    from alerts.police.client_cache import ClientCache
+    from alerts.police.clients import SCOPES, add_client
+    from alerts.store.db import open_store, read_session_factory, session_factory
+
+    eng = open_store(url_for("sqlite", tmp_path))
+    with transaction(session_factory(eng)) as s:
+        c, _ = add_client(s, "c1", scopes=SCOPES, compounds=["lijing"])
+    now = [100.0]
+    cache = ClientCache(read_session_factory(eng), ttl_s=5.0, clock=lambda: now[0])
+    steps = [  # (epoch read from Redis, seconds later, database reads so far)
+        (0, 0.0, 1),  # first sight: read
+        (0, 1.0, 1),  # same epoch, young: cached
+        (1, 0.0, 2),  # a revocation somewhere: read again
+        (1, 0.0, 2),
+        (None, 0.0, 3),  # Redis away: never trust the cache
+        (None, 0.0, 4),
+        (1, 4.9, 4),  # the entry made at epoch 1 is still young
+        (1, 0.2, 5),  # 5.1 s old: read again
+    ]
+    for epoch, later, reads in steps:
+        now[0] += later
+        got = cache.get(c.id, epoch)
+        assert got is not None and got.id == c.id
+        assert cache.reads == reads, (epoch, later)
+    assert cache.get("cli_nobody", 1) is None and cache.get("cli_nobody", 1) is None
+    assert cache.reads == 7  # unknown ids are not kept
+    eng.dispose()

@@ -137,8 +137,8 @@ async def police_client(
     return call
 
 
-def state(svc: Svc) -> PoliceState:
-    """The police API state of this service."""
+async def state(svc: Svc) -> PoliceState:
+    """The police API state of this service (no I/O after the first call: no thread)."""
     return police_state(svc)
 
 

@@ -167,3 +167,85 @@ def test_the_client_cache_reads_again_on_a_new_epoch_without_redis_and_when_old(
     assert cache.get("cli_nobody", 1) is None and cache.get("cli_nobody", 1) is None
     assert cache.reads == 7  # unknown ids are not kept
     eng.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_shouwang_serve_with_two_workers_keeps_one_audit_chain(
+    engine: str, tmp_path: Path, r: redis.Redis
+) -> None:
+    """`shouwang serve --workers 2`: two processes append to one chain, concurrently."""
+    import os
+    import subprocess
+    import sys
+
+    from alerts.police.clients import SCOPES, add_client
+    from alerts.store.db import open_store, session_factory
+    from tests.alerts.factory import TEST_REDIS_URL
+    from tests.store.conftest import free_port
+
+    repo = Path(__file__).resolve().parents[2]
+    db = url_for(engine, tmp_path)
+    eng = open_store(db)
+    factory = session_factory(eng)
+    with transaction(factory) as s:
+        c, secret = add_client(s, "w2", scopes=SCOPES, compounds=["lijing"], rate_per_minute=10_000)
+    port = free_port()
+    env = os.environ | {
+        "SHOUWANG_DATABASE_URL": db,
+        "REDIS_URL": TEST_REDIS_URL,
+        "SHOUWANG_DATA_DIR": str(tmp_path / "data"),
+        "SHOUWANG_POLICE__TOKEN_RATE_PER_MINUTE": "10000",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shouwang.cli.main", "serve",
+             str(repo / "configs" / "demo-site.yaml"), "--port", str(port), "--workers", "2"],
+            env=env, cwd=repo, stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    form = {"grant_type": "client_credentials", "client_id": c.id, "client_secret": secret}
+    codes: list[int] = []
+    lock = threading.Lock()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(kids) >= 2, kids  # the two workers (uvicorn's processes)
+
+        def caller() -> None:
+            with httpx.Client(base_url=url, timeout=60) as cl:  # new connections: both workers
+                tok = cl.post(TOKEN, data=form).json()["access_token"]
+                got = [cl.post(TOKEN, data=form).status_code]
+                got += [
+                    cl.get(P + "/alerts", headers={"Authorization": f"Bearer {tok}"}).status_code
+                    for _ in range(4)
+                ]
+            with lock:
+                codes.extend(got)
+
+        threads = [threading.Thread(target=caller) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert codes == [200] * 100
+    with factory() as s:
+        res = verify_chain(s)
+        calls = s.execute(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.actor == c.id)
+        ).scalar_one()
+    assert res.ok, res.problem
+    assert calls == 20 * 2 + 20 * 4  # two tokens and four calls per caller, each audited once
+    eng.dispose()

@@ -20,9 +20,13 @@ again on their next round, by which time Sentinel has promoted a replica.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -44,6 +48,37 @@ class SentinelTarget:
     def __repr__(self) -> str:
         hosts = ",".join(f"{h}:{p}" for h, p in self.sentinels)
         return f"SentinelTarget({hosts}/{self.service}/{self.db})"
+
+
+def connect_async(
+    url: str | None = None, *, timeout_s: float = 1.0, decode_responses: bool = True
+) -> redis.asyncio.Redis:
+    """:func:`connect` for asyncio code (the police API's per-call rate step): same URLs,
+    same fail-fast settings. Close it with ``await client.aclose()`` on its event loop.
+    """
+    url = url or DEFAULT_REDIS_URL
+    common: dict[str, Any] = {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": min(timeout_s, 0.5),
+        "retry": AsyncRetry(NoBackoff(), 0),
+        "decode_responses": decode_responses,
+    }
+    if not is_sentinel_url(url):
+        return redis.asyncio.Redis.from_url(url, **common)
+    target = parse_sentinel_url(url)
+    sentinel_kwargs: dict[str, object] = {
+        "socket_timeout": min(timeout_s, 0.5),
+        "socket_connect_timeout": min(timeout_s, 0.5),
+    }
+    if target.sentinel_password:
+        sentinel_kwargs["password"] = target.sentinel_password
+    sentinel = AsyncSentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels), sentinel_kwargs=sentinel_kwargs
+    )
+    client: redis.asyncio.Redis = sentinel.master_for(
+        target.service, db=target.db, password=target.password, **common
+    )
+    return client
 
 
 def is_sentinel_url(url: str) -> bool:

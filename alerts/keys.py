@@ -160,6 +160,13 @@ def police_rate(client_id: str, window: int) -> str:
     return f"{PREFIX}police:rate:{client_id}:{window}"
 
 
+# String. The police clients' revocation epoch: INCR after every revocation commits
+# (alerts.police.client_cache.announce_revocation). Every police call reads it in the
+# same round trip as its rate-limit step; an API process whose cached clients were read
+# at another epoch drops them. No TTL (one integer per site).
+POLICE_CLIENTS_EPOCH = PREFIX + "police:clients:epoch"
+
+
 def live_tracks(camera_id: str) -> str:
     """Stream ``shouwang:live:tracks:<camera id>``: the camera's current tracks, for the
     live view's overlay.

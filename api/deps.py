@@ -93,8 +93,9 @@ def face_analyzer(request: Request) -> Any:
         return found
 
 
-def services(request: Request) -> Services:
-    """The running service's shared parts."""
+async def services(request: Request) -> Services:
+    """The running service's shared parts (``async``: FastAPI runs a plain ``def``
+    dependency in a worker thread, a hop that costs more than this attribute read)."""
     svc: Services = request.app.state.services
     return svc
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from alerts.evidence import EvidenceStore
 from alerts.publisher import connect
 from alerts.store import escalation, events, retention, snoozes
 from alerts.store.consumer import StoreConsumer
-from alerts.store.db import open_store, session_factory
+from alerts.store.db import open_store, read_session_factory, session_factory
 from api.settings import Settings
 from shouwang.config import Site, load_site
 
@@ -38,6 +38,7 @@ class Services:
         self.settings = settings
         self.engine: Engine = open_store(settings.database_url or None, data=settings.data_dir)
         self.factory: sessionmaker[Session] = session_factory(self.engine)
+        self.read_factory: sessionmaker[Session] = read_session_factory(self.engine)
         self.redis: redis.Redis = connect(settings.redis_url, timeout_s=2.0)
         self.site: Site | None = load_site(settings.site) if settings.site else None
         self.site_dir: Path | None = settings.site.parent if settings.site else None
@@ -47,6 +48,10 @@ class Services:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.last_purge: datetime | None = None
+        # run by close() before the pools close (e.g. the police audit writer's flush)
+        self.closers: list[Callable[[], None]] = []
+        # awaited by aclose() on the app's event loop (asyncio clients made on it)
+        self.async_closers: list[Callable[[], Awaitable[None]]] = []
         self.camera_watch = (
             CameraWatch(self.site, self.redis, settings.redis_url, settings.data_dir)
             if self.site
@@ -57,6 +62,13 @@ class Services:
     def tx(self) -> Iterator[Session]:
         """A session in one transaction (committed on success, rolled back on error)."""
         with self.factory() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session in one transaction that only reads (on SQLite it never waits for
+        the write lock; see :func:`alerts.store.db.read_session_factory`)."""
+        with self.read_factory() as session, session.begin():
             yield session
 
     def start(self) -> None:
@@ -122,11 +134,19 @@ class Services:
             )
         return res
 
+    async def aclose(self) -> None:
+        """Close what lives on the app's event loop (before :meth:`close`)."""
+        for close in reversed(self.async_closers):
+            await close()
+        self.async_closers.clear()
+
     def close(self) -> None:
         """Stop the threads, then close Redis and the database pool."""
         self._stop.set()
         for t in self._threads:
             t.join(timeout=10)
+        for close in reversed(self.closers):
+            close()
         if self.camera_watch is not None:
             self.camera_watch.close()
         self.redis.close()

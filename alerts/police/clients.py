@@ -114,6 +114,10 @@ def revoke_client(
 ) -> PoliceClient:
     """Revoke a client: its tokens stop working at once (checked on every call).
 
+    Once the transaction has committed, call
+    :func:`alerts.police.client_cache.announce_revocation` so that running API processes
+    drop their cached copy now rather than within their cache lifetime.
+
     Raises:
         ClientError: no client of that name.
     """
@@ -129,7 +133,14 @@ def revoke_client(
 
 def authenticate(session: Session, client_id: str, secret: str) -> PoliceClient | None:
     """The live client with this id and secret, else None (constant-time compare)."""
-    c = session.get(PoliceClient, client_id) if client_id else None
+    return check_secret(session.get(PoliceClient, client_id) if client_id else None, secret)
+
+
+def check_secret(c: PoliceClient | None, secret: str) -> PoliceClient | None:
+    """``c`` when it is live and ``secret`` is its secret, else None.
+
+    The comparison takes the same time whether or not the client exists.
+    """
     want = c.secret_hash if c is not None else secret_hash("no such client")
     ok = hmac.compare_digest(want, secret_hash(secret))
     if c is None or not ok or c.revoked_at is not None:

@@ -37,6 +37,13 @@ class PoliceSettings(BaseModel):
     token_rate_per_minute: int = Field(
         default=60, ge=1, le=100_000, description="token requests per client id per minute"
     )
+    client_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="longest a client row is used from memory (0: read on every call); "
+        "revocations are seen at once through the Redis epoch, within this if Redis was away",
+    )
     run_push: bool = Field(
         default=True, description="run the push fan-out and sender with the scheduler"
     )

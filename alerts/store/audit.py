@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +77,39 @@ def entry_hash(e: AuditEntry) -> str:
     return hashlib.sha256(canonical(doc).encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An entry waiting to be appended (see :func:`append_many`); ``detail`` is canonical JSON."""
+
+    actor: str
+    action: str
+    target: str
+    detail: str
+    source: str
+    at: datetime
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        actor: str,
+        action: str,
+        target: str = "",
+        detail: Mapping[str, Any] | None = None,
+        source: str = "",
+        at: datetime | None = None,
+    ) -> Pending:
+        """The entry as it will be stored: fields cut to their columns, time in UTC."""
+        return cls(
+            actor=actor[:64],
+            action=action[:64],
+            target=target[:200],
+            detail=canonical(detail or {}),
+            source=source[:64],
+            at=(at or datetime.now(UTC)).astimezone(UTC),
+        )
+
+
 def append(
     session: Session,
     *,
@@ -92,27 +125,38 @@ def append(
     The head row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite transactions
     hold the write lock from BEGIN), so concurrent appends form one chain.
     """
+    p = Pending.of(actor=actor, action=action, target=target, detail=detail, source=source, at=at)
+    return append_many(session, [p])[0]
+
+
+def append_many(session: Session, entries: Sequence[Pending]) -> list[AuditEntry]:
+    """Add several entries, in order, in the caller's transaction: the head is locked
+    and moved once (the group commit of :class:`alerts.store.audit_writer.AuditWriter`)."""
     head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
-    when = (at or datetime.now(UTC)).astimezone(UTC)
-    e = AuditEntry(
-        seq=head.seq + 1,
-        at=when,
-        actor=actor[:64],
-        action=action[:64],
-        target=target[:200],
-        source=source[:64],
-        detail=canonical(detail or {}),
-        prev_hash=head.hash,
-        hash="",
-    )
-    e.hash = entry_hash(e)
-    session.add(e)
-    head.seq, head.hash = e.seq, e.hash
+    out: list[AuditEntry] = []
+    seq, prev = head.seq, head.hash
+    for p in entries:
+        seq += 1
+        e = AuditEntry(
+            seq=seq,
+            at=p.at,
+            actor=p.actor,
+            action=p.action,
+            target=p.target,
+            source=p.source,
+            detail=p.detail,
+            prev_hash=prev,
+            hash="",
+        )
+        e.hash = prev = entry_hash(e)
+        out.append(e)
+    session.add_all(out)
+    head.seq, head.hash = seq, prev
     session.flush()
-    return e
+    return out
 
 
 @dataclass(frozen=True, slots=True)

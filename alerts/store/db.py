@@ -8,7 +8,8 @@ reads while the consumer writes). Production: PostgreSQL through
 SQLite transactions start with ``BEGIN IMMEDIATE``: a transaction that reads and then
 writes (the audit chain's head, a version check) holds the write lock from its start,
 so two writers queue on ``busy_timeout`` instead of failing with "database is locked"
-half-way.
+half-way. Sessions of :func:`read_session_factory` only read and start with a deferred
+``BEGIN`` instead (they never wait for the writer).
 
 The schema is Alembic's: :func:`open_store` applies the migrations shipped in
 ``alerts/store/migrations`` before handing out the engine.
@@ -31,6 +32,7 @@ from sqlalchemy.types import TypeDecorator
 from alerts.errors import AlertError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+READ_ONLY = "shouwang_read_only"  # execution option of read_session_factory's engine
 
 # Constraint names Alembic can find again on every engine.
 NAMING = {
@@ -132,7 +134,9 @@ def _sqlite_pragmas(eng: Engine) -> None:
 
     @event.listens_for(eng, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # read-only sessions (read_session_factory): a WAL reader never waits for a writer
+        ro = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if ro else "BEGIN IMMEDIATE")
 
 
 def migrate(engine: Engine) -> None:
@@ -177,6 +181,17 @@ def open_store(url: str | None = None, *, data: Path | None = None) -> Engine:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for transactions that only read (same pool as :func:`session_factory`).
+
+    On SQLite they start with a plain (deferred) ``BEGIN``: under WAL a reader sees the
+    last commit and never queues for the write lock that ``BEGIN IMMEDIATE`` takes, so
+    a query does not wait behind the audit log's writes. A write in such a session may
+    fail with "database is locked" at once; do not write in one. PostgreSQL: as usual.
+    """
+    return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 @contextmanager

@@ -39,10 +39,21 @@ class IncidentFilter:
 
 
 def list_incidents(
-    session: Session, f: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    session: Session,
+    f: IncidentFilter,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+    with_alert: bool = False,
 ) -> tuple[list[Incident], str | None]:
-    """One page of incidents, newest first; returns the page and the next cursor."""
-    q = select(Incident).options(defer(Incident.alert))  # a list never shows the alert JSON
+    """One page of incidents, newest first; returns the page and the next cursor.
+
+    The alert JSON (``Incident.alert``) is left out unless ``with_alert``: a caller that
+    shows it must ask, or each row's ``.alert`` costs one more query.
+    """
+    q = select(Incident)
+    if not with_alert:
+        q = q.options(defer(Incident.alert))
     if f.compounds is not None:
         q = q.where(Incident.compound.in_(sorted(f.compounds)))
     if f.since is not None:

@@ -7,7 +7,9 @@ call of ``/api/police/v1``.
 * :class:`PoliceCall.inside` answers 404 for anything outside the jurisdiction.
 * :class:`PoliceRoute` refuses bodies over the size limit (413) before they are read
   and writes one audit entry per call once the answer is known: client, endpoint,
-  parameters, records returned, case number, status.
+  parameters, records returned, case number, status. The entry goes through the
+  service's :class:`~alerts.store.audit_writer.AuditWriter` (group commit) and the
+  answer leaves only once it is committed; when it cannot be, the answer is 503.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import Depends, HTTPException, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.responses import JSONResponse
@@ -29,7 +30,7 @@ from alerts.police.clients import SCOPES
 from alerts.police.config import PoliceSettings
 from alerts.police.models import PoliceClient
 from alerts.police.tokens import TokenError, verify
-from alerts.store import audit
+from alerts.store.audit_writer import AuditUnavailable
 from api.deps import Svc, client_address
 from api.police.state import PoliceState, police_state
 
@@ -89,13 +90,20 @@ def _header(request: Request, name: str) -> str | None:
     return unquote(v)[:300] if v is not None else None
 
 
-def police_client(
+async def police_client(
     scopes: SecurityScopes,
     request: Request,
     svc: Svc,
     token: Annotated[str | None, Depends(oauth2)],
 ) -> PoliceCall:
-    """The calling client, checked as the module docstring says."""
+    """The calling client, checked as the module docstring says.
+
+    No database read in the common case: the token's signature and times are checked
+    here, and the client row (revoked or not, its scopes and compounds) comes from the
+    process's :class:`~alerts.police.client_cache.ClientCache`, valid for the revocation
+    epoch read from Redis in the same round trip as the rate-limit step — so a client
+    revoked through ``shouwang clients revoke`` gets 401 on its next call.
+    """
     st = police_state(svc)
     if not token or not token.startswith("Bearer "):
         raise _unauthorised(f"send 'Authorization: Bearer <token>' (get one at {TOKEN_URL})")
@@ -103,8 +111,8 @@ def police_client(
         claims = verify(st.ring, token[7:].strip())
     except TokenError as exc:
         raise _unauthorised(str(exc)) from None
-    with svc.tx() as s:
-        client = s.get(PoliceClient, claims.client_id)
+    gate = await st.gate(claims.client_id)
+    client = await st.client(claims.client_id, gate.epoch)
     if client is None or client.revoked_at is not None:
         raise _unauthorised("this client has been revoked")
     call = PoliceCall(
@@ -120,7 +128,7 @@ def police_client(
     for need in scopes.scopes:
         if need not in claims.scopes or need not in client.scopes:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this call needs the scope {need!r}")
-    wait = st.rate_check(client.id, client.rate_per_minute)
+    wait = gate.over(client.rate_per_minute)
     if wait is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
@@ -130,8 +138,8 @@ def police_client(
     return call
 
 
-def state(svc: Svc) -> PoliceState:
-    """The police API state of this service."""
+async def state(svc: Svc) -> PoliceState:
+    """The police API state of this service (no I/O after the first call: no thread)."""
     return police_state(svc)
 
 
@@ -169,19 +177,13 @@ class PoliceRoute(APIRoute):
                 request._body = bytes(body)
             try:
                 response = await inner(request)
-            except HTTPException as exc:
-                await _audit(request, exc.status_code)
+            except (HTTPException, RequestValidationError) as exc:
+                code = exc.status_code if isinstance(exc, HTTPException) else 422
+                if not await _audit(request, code):
+                    return _audit_down()
                 raise
-            except RequestValidationError:
-                await _audit(request, 422)
-                raise
-            try:
-                await _audit(request, response.status_code)
-            except Exception:  # no answer leaves unaudited
-                return JSONResponse(
-                    {"detail": "the audit log is unavailable; nothing was returned"},
-                    status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-                )
+            if not await _audit(request, response.status_code):
+                return _audit_down()  # no answer leaves unaudited
             return response
 
         return handler
@@ -209,11 +211,18 @@ class PhotoRoute(PoliceRoute):
         return handler
 
 
-async def _audit(request: Request, code: int) -> None:
+def _audit_down() -> JSONResponse:
+    return JSONResponse(
+        {"detail": "the audit log is unavailable; nothing was returned"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+
+
+async def _audit(request: Request, code: int) -> bool:
+    """Write the call's audit entry and wait for its commit; False when it failed."""
     call: PoliceCall | None = getattr(request.state, "police_call", None)
     if call is None:
-        return
-    svc = request.app.state.services
+        return True
     detail: dict[str, Any] = {
         "endpoint": call.endpoint,
         "params": call.params,
@@ -222,16 +231,14 @@ async def _audit(request: Request, code: int) -> None:
         "case_number": call.case_number,
         "legal_basis": call.legal_basis,
     }
-
-    def write() -> None:
-        with svc.tx() as s:
-            audit.append(
-                s,
-                actor=call.client.id,
-                action="police.call",
-                target=call.target,
-                detail=detail,
-                source=call.source,
-            )
-
-    await run_in_threadpool(write)
+    try:
+        await police_state(request.app.state.services).audit.write(
+            actor=call.client.id,
+            action="police.call",
+            target=call.target,
+            detail=detail,
+            source=call.source,
+        )
+    except AuditUnavailable:
+        return False
+    return True

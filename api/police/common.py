@@ -31,7 +31,7 @@ class Legal:
     officer: str
 
 
-def legal(
+async def legal(
     x_case_number: Annotated[
         str,
         Header(
@@ -53,7 +53,8 @@ def legal(
         str, Header(min_length=1, max_length=200, description="officer's badge or name")
     ] = "unnamed",
 ) -> Legal:
-    """The ``X-Case-Number`` / ``X-Legal-Basis`` / ``X-Officer`` headers (422 without).
+    """The ``X-Case-Number`` / ``X-Legal-Basis`` / ``X-Officer`` headers (422 without;
+    ``async`` only so that FastAPI does not hand this pure check to a worker thread).
 
     Values are percent-decoded (UTF-8), since HTTP headers carry ASCII only."""
     case, basis, officer = (unquote(v).strip() for v in (x_case_number, x_legal_basis, x_officer))

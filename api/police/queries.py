@@ -65,8 +65,8 @@ def alerts(
         state=state,
         plate=plate,
     )
-    with svc.tx() as s:
-        rows, nxt = list_incidents(s, f, cursor=cursor, limit=limit)
+    with svc.read() as s:
+        rows, nxt = list_incidents(s, f, cursor=cursor, limit=limit, with_alert=True)
         items = [alert_out(i) for i in rows]
     call.records = len(items)
     return AlertPage(items=items, next=nxt)
@@ -76,7 +76,7 @@ def alerts(
 def alert(alert_id: ID, call: AlertsRead, svc: Svc) -> AlertOut:
     """One alert (404 when it is outside the jurisdiction)."""
     call.target = alert_id
-    with svc.tx() as s:
+    with svc.read() as s:
         inc = s.get(Incident, alert_id)
         if inc is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"alert {alert_id} was not found")
@@ -106,7 +106,7 @@ def vehicles(
     Personal data: needs ``X-Case-Number`` and ``X-Legal-Basis``."""
     area = _area(call.area, compound)
     try:
-        with svc.tx() as s:
+        with svc.read() as s:
             hits, nxt = lookup_plate(
                 s,
                 plate,
@@ -154,8 +154,8 @@ def face_hits(
     Personal data: needs ``X-Case-Number`` and ``X-Legal-Basis``."""
     area = _area(call.area, compound)
     f = IncidentFilter(since=since, until=until, compounds=area, type="face.watchlist")
-    with svc.tx() as s:
-        rows, nxt = list_incidents(s, f, cursor=cursor, limit=limit)
+    with svc.read() as s:
+        rows, nxt = list_incidents(s, f, cursor=cursor, limit=limit, with_alert=True)
         items = [alert_out(i) for i in rows]
     call.records = len(items)
     return AlertPage(items=items, next=nxt)

@@ -1,5 +1,6 @@
 """What the police API keeps per running service: the key ring, jurisdictions, limits,
-and the push threads (started with the scheduler)."""
+the client cache, the audit writer (group commit), and the push threads (started with
+the scheduler)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,49 @@ import logging
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
+import redis.asyncio
+from fastapi.concurrency import run_in_threadpool
 
 from alerts import keys
+from alerts.connection import connect_async
 from alerts.police import watch
+from alerts.police.client_cache import ClientCache, read_epoch
 from alerts.police.clients import jurisdiction
 from alerts.police.models import PoliceClient
 from alerts.police.push import Fanout, Sender
 from alerts.police.signing import KeyRing
 from alerts.publisher import connect
+from alerts.store.audit_writer import AuditWriter
 from api.services import Services
 
 log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """One call's Redis round trip: its rate-limit count and the revocation epoch.
+
+    Attributes:
+        count: calls of the bucket in this minute, this one included (None: Redis away).
+        retry_after: seconds until the next window.
+        epoch: the clients' revocation epoch (None: Redis away, do not trust caches).
+    """
+
+    count: int | None
+    retry_after: int
+    epoch: int | None
+
+    def over(self, per_minute: int) -> int | None:
+        """None when within ``per_minute``, else the ``Retry-After`` seconds."""
+        if self.count is None or self.count <= per_minute:
+            return None
+        return self.retry_after
 
 
 class PoliceState:
@@ -31,6 +59,10 @@ class PoliceState:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         cfg = svc.settings.police
+        self.clients = ClientCache(svc.read_factory, ttl_s=cfg.client_cache_s)
+        self.audit = AuditWriter(svc.factory)
+        svc.closers.append(self.audit.close)
+        self._aredis: redis.asyncio.Redis | None = None
         self.ring = KeyRing(
             svc.settings.data_dir / "police" / "keys",
             max_token_ttl_s=cfg.token_ttl_s,
@@ -45,26 +77,42 @@ class PoliceState:
         """The compounds the client may see."""
         return jurisdiction(c.compounds, c.division, self.divisions)
 
-    def rate_check(self, bucket: str, per_minute: int) -> int | None:
-        """None when the call is within the limit, else seconds until the next window.
+    async def gate(self, bucket: str) -> Gate:
+        """Count the call in its rate bucket and read the revocation epoch, in one trip.
 
         A fixed one-minute window per bucket in Redis (shared by every API process);
-        Redis being away lets calls through (logged) rather than lock out the police.
+        Redis being away lets calls through (logged) rather than lock out the police,
+        and gives no epoch, so the client is read from the database. Runs on the event
+        loop (an asyncio Redis client), so a call needs no worker thread for it.
         """
         now = time.time()
         window = int(now // 60)
         k = keys.police_rate(bucket, window)
+        wait = max(1, int((window + 1) * 60 - now + 0.999))
         try:
-            pipe = self.svc.redis.pipeline(transaction=True)
-            pipe.incr(k)
-            pipe.expire(k, 120)
-            n = int(pipe.execute()[0])
-        except (redis.RedisError, OSError) as exc:
-            log.warning("police rate limit unavailable (Redis): %s", exc)
-            return None
-        if n <= per_minute:
-            return None
-        return max(1, int((window + 1) * 60 - now + 0.999))
+            async with self._redis().pipeline(transaction=True) as pipe:
+                pipe.incr(k)
+                pipe.expire(k, 120)
+                pipe.get(keys.POLICE_CLIENTS_EPOCH)
+                n, _, epoch = await pipe.execute()
+            return Gate(int(n), wait, read_epoch(epoch))
+        except (redis.RedisError, OSError, ValueError) as exc:
+            log.warning("police rate limit and revocation epoch unavailable (Redis): %s", exc)
+            return Gate(None, wait, None)
+
+    def _redis(self) -> redis.asyncio.Redis:
+        # made on first use, on the app's event loop; closed by Services.aclose there
+        if self._aredis is None:
+            self._aredis = connect_async(self.svc.settings.redis_url, timeout_s=2.0)
+            self.svc.async_closers.append(self._aredis.aclose)
+        return self._aredis
+
+    async def client(self, client_id: str, epoch: int | None) -> PoliceClient | None:
+        """The client from the cache, else from the database in a worker thread."""
+        hit = self.clients.peek(client_id, epoch)
+        if hit is not None:
+            return hit
+        return await run_in_threadpool(self.clients.get, client_id, epoch)
 
 
 def police_state(svc: Services) -> PoliceState:

@@ -30,7 +30,7 @@ def trail(
     q = select(AuditEntry).where(AuditEntry.actor == call.client.id)
     if before is not None:
         q = q.where(AuditEntry.seq < before)
-    with svc.tx() as s:
+    with svc.read() as s:
         rows = list(s.execute(q.order_by(AuditEntry.seq.desc()).limit(limit + 1)).scalars())
     more = len(rows) > limit
     rows = rows[:limit]

@@ -101,16 +101,31 @@ def add(
 @clients_app.command("revoke")
 def revoke(name: Annotated[str, typer.Argument(help="the client's name")]) -> None:
     """Revoke a client: every token it holds stops working at once."""
+    from alerts.police.client_cache import announce_revocation
     from alerts.police.clients import ClientError, revoke_client
+    from alerts.publisher import connect
     from alerts.store.db import transaction
 
     try:
-        with _store() as (_, factory), transaction(factory) as s:
-            c = revoke_client(s, name)
+        with _store() as (settings, factory):
+            with transaction(factory) as s:
+                c = revoke_client(s, name)
+            live = connect(settings.redis_url, timeout_s=5.0)
+            try:
+                told = announce_revocation(live)
+            finally:
+                live.close()
     except ClientError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"revoked {c.name} ({c.id})")
+    if not told:
+        typer.echo(
+            "warning: Redis (REDIS_URL) did not answer: running API "
+            f"processes refuse this client within {settings.police.client_cache_s:g} s "
+            "(their client cache lifetime) instead of at once",
+            err=True,
+        )
 
 
 @clients_app.command("list")

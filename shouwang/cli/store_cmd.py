@@ -39,6 +39,14 @@ def serve(
     consumer: Annotated[
         bool, typer.Option(help="also run the store consumer (alert stream → database)")
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=32,
+            help="web worker processes; the consumer, scheduler and pushes run once, here",
+        ),
+    ] = 1,
 ) -> None:
     """Run the web service (operator API, /healthz, /metrics) and the store consumer.
 
@@ -62,6 +70,9 @@ def serve(
         typer.echo(f"error: site file {site} not found", err=True)
         raise typer.Exit(2)
     settings = _settings(site=site, run_consumer=consumer, run_scheduler=True)
+    if workers > 1:
+        _serve_workers(settings, host, port, workers)
+        return
     try:
         application = create_app(settings)
     except (StoreError, ConfigError) as exc:
@@ -69,6 +80,47 @@ def serve(
         raise typer.Exit(2) from None
     typer.echo(f"Shouwang security centre on http://{host}:{port}/")
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> None:
+    """The web service in ``workers`` processes (uvicorn's), the background threads once.
+
+    This process migrates the store and runs the store consumer, the scheduler and the
+    police pushes (one of each, as with one process); the workers serve requests only.
+    Each worker builds its app from the environment (``SHOUWANG_*``), told to run no
+    background thread. The audit log stays one chain across them: every append, and
+    every batch of a worker's audit writer, locks the chain's head row.
+    """
+    import os
+
+    import uvicorn
+
+    from alerts.store.db import StoreError
+    from api.services import Services
+    from shouwang.config import ConfigError
+
+    try:
+        background = Services(settings)
+    except (StoreError, ConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if settings.site is not None:
+        os.environ["SHOUWANG_SITE"] = str(settings.site.resolve())
+    os.environ["SHOUWANG_RUN_CONSUMER"] = "false"
+    os.environ["SHOUWANG_RUN_SCHEDULER"] = "false"
+    background.start()
+    typer.echo(f"Shouwang security centre on http://{host}:{port}/ ({workers} workers)")
+    try:
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    finally:
+        background.close()
 
 
 def _open_store() -> Engine:

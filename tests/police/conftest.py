@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from alerts.evidence import EvidenceStore
 from alerts.model import Alert, EvidenceRef
 from alerts.plate_reads import publish_read
+from alerts.police.client_cache import announce_revocation
 from alerts.police.clients import SCOPES, add_client, revoke_client
 from alerts.store.consumer import StoreConsumer
 from alerts.store.db import open_store, session_factory, transaction
@@ -200,8 +201,10 @@ def faces_dir(shared_data: Path) -> Path:
 
 
 def revoke(w: World, name: str) -> None:
+    """As ``shouwang clients revoke`` does: commit, then bump the revocation epoch."""
     with transaction(w.factory) as s:
         revoke_client(s, name)
+    assert announce_revocation(w.redis)
 
 
 __all__ = [

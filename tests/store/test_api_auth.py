@@ -122,6 +122,10 @@ def test_only_healthz_is_open_metrics_want_the_token_openapi_a_login(
         assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = c.get("/metrics", headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 200 and "shouwang_http_requests" in ok.text
+        # counted by route template and status, timed per route
+        assert 'method="GET",route="/healthz",status="200"} 1.0' in ok.text
+        assert 'route="/metrics",status="401"} 2.0' in ok.text
+        assert 'shouwang_http_request_seconds_count{route="/healthz"} 1.0' in ok.text
         assert "s3cret-token" not in ok.text
         assert c.get("/openapi.json").status_code == 401
         assert c.get("/docs").status_code == 404  # no Swagger page (it would load a CDN)

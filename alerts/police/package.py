@@ -257,9 +257,16 @@ def verify_package(
     try:
         pub = Ed25519PublicKey.from_public_bytes(_b64url_decode(str(sig["public_key"])))
         rep.kid, rep.fingerprint = str(sig.get("kid", "")), fingerprint(pub)
-        pub.verify(base64.b64decode(sig["signature"]), body)
+        signature = base64.b64decode(str(sig["signature"]), validate=True)
+    except (KeyError, ValueError, TypeError) as exc:
+        rep.problems.append(f"{SIGNATURE} is malformed: {exc}")
+        return rep
+    try:
+        pub.verify(signature, body)
     except InvalidSignature:
-        rep.problems.append(f"{MANIFEST}: the signature does not match (manifest changed)")
+        rep.problems.append(
+            f"{MANIFEST}: the signature does not match ({MANIFEST} or {SIGNATURE} changed)"
+        )
     except (KeyError, ValueError, TypeError) as exc:
         rep.problems.append(f"{SIGNATURE} is malformed: {exc}")
         return rep

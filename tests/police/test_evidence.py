@@ -106,6 +106,21 @@ def _rezip(src: Path, dst: Path, target: str, flip_at: int) -> None:
             zout.writestr(name, bytes(data))
 
 
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _signature_flip(package: Path, target: str, *, stays_base64: bool) -> int:
+    """Where flipping bit 0 of one character of the base64 signature leaves it valid
+    base64 (a different signature) or not (a malformed one): chosen, not left to the
+    random signature (a flip to a character outside the alphabet changes what it means)."""
+    text = zipfile.ZipFile(package).read(target)
+    start = text.index(b'"signature": "') + len(b'"signature": "')
+    for i in range(start, start + 80):  # the 64-byte signature is 88 characters
+        if ((text[i] ^ 0x01) in _B64) is stays_base64:
+            return i
+    raise AssertionError("no such character in the signature")  # pragma: no cover
+
+
 @pytest.mark.parametrize("which", ["manifest.json", "manifest.sig", "alert.json", "snapshot"])
 def test_one_flipped_byte_in_any_file_is_detected_and_named(
     world: World, package: Path, tmp_path: Path, which: str
@@ -114,16 +129,27 @@ def test_one_flipped_byte_in_any_file_is_detected_and_named(
     target = next(n for n in names if n.endswith(which) or f"/{which}-" in n)
     bad = tmp_path / "bad.zip"
     # manifest.sig: flip inside the base64 signature text so it stays parseable
-    flip = (
-        40
-        if which != "manifest.sig"
-        else zipfile.ZipFile(package).read(target).index(b'"signature"') + 16
-    )
+    flip = 40 if which != "manifest.sig" else _signature_flip(package, target, stays_base64=True)
     _rezip(package, bad, target, flip)
     res = runner.invoke(app, ["evidence", "verify", str(bad)])
     assert res.exit_code == 1, res.output
-    named = "manifest.json" if which.startswith("manifest") else target
-    assert f"FAIL {named}" in res.output
+    if which.startswith("manifest"):
+        assert "FAIL manifest.json: the signature does not match" in res.output
+        assert "(manifest.json or manifest.sig changed)" in res.output
+    else:
+        assert f"FAIL {target}" in res.output
+
+
+def test_a_signature_that_is_no_longer_base64_is_named(
+    world: World, package: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.zip"
+    _rezip(
+        package, bad, "manifest.sig", _signature_flip(package, "manifest.sig", stays_base64=False)
+    )
+    res = runner.invoke(app, ["evidence", "verify", str(bad)])
+    assert res.exit_code == 1, res.output
+    assert "FAIL manifest.sig is malformed" in res.output
 
 
 def test_a_damaged_zip_entry_is_named_too(package: Path, tmp_path: Path) -> None:

@@ -51,6 +51,13 @@ class PoliceSettings(BaseModel):
         default="$", description="where a new push group starts on the alert stream"
     )
     push: PushPolicy = Field(default_factory=PushPolicy)
+    push_hosts: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="hosts a push subscription may point at: IPs or networks (CIDR) and "
+        "names (*.example for subdomains); empty = any host that is not loopback, "
+        "link-local, unspecified, multicast or reserved (alerts/police/targets.py)",
+    )
 
     @property
     def max_photo_body_bytes(self) -> int:

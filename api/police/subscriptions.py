@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from ulid import ULID
 
 from alerts.police.models import PushDelivery, Subscription
 from alerts.police.push import new_secret, replay
+from alerts.police.targets import push_target_problem
 from alerts.store import audit
 from api.deps import Svc, errors
 from api.police.auth import PREFIX, PoliceCall, PoliceRoute
@@ -46,9 +48,26 @@ def _own(s: Session, call: PoliceCall, sub_id: str) -> Subscription:
 
 @router.post("/subscriptions", response_model=SubscriptionOut, status_code=201, responses=_ERR)
 def create(body: SubscriptionIn, call: SubscriptionsWrite, svc: Svc) -> SubscriptionOut:
-    """Register a push endpoint; the answer holds the signing secret, shown this once."""
+    """Register a push endpoint; the answer holds the signing secret, shown this once.
+
+    The URL may not point back into the platform's own host or its local network
+    (loopback, link-local, ...), and must be one of the operator's push hosts when those
+    are set: 422 naming ``url`` otherwise.
+    """
     for c in body.compounds:
         call.inside(c, f"compound {c!r}")
+    problem = push_target_problem(str(body.url), svc.settings.police.push_hosts)
+    if problem:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "url"),
+                    "msg": problem,
+                    "input": str(body.url),
+                }
+            ]
+        )
     now = datetime.now(UTC)
     sub = Subscription(
         id=str(ULID()),

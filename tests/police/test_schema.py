@@ -36,7 +36,13 @@ def test_every_police_route_answers_without_server_error_and_to_its_schema(
     sess = requests.Session()
     sess.headers.update(LEGAL | {"Authorization": f"Bearer {w.token('full')}"})
     tested, failures = check_every_operation(
-        police_openapi(w.live.app), w.live.url, sess, examples=EXAMPLES
+        police_openapi(w.live.app),
+        w.live.url,
+        sess,
+        examples=EXAMPLES,
+        # a push URL must not lead back into this host and must be a listed push host
+        # (alerts/police/targets.py): a 422 no schema can foresee
+        semantic=frozenset({("POST", "/api/police/v1/subscriptions")}),
     )
     sess.close()
     assert tested >= 16

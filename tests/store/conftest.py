@@ -122,6 +122,10 @@ def make_user(
 
 
 def settings_for(db_url: str, tmp_path: Path, **extra: object) -> Settings:
+    from alerts.police.config import PoliceSettings
+
+    # the tests' push receivers listen on loopback, which pushes may reach only when listed
+    extra.setdefault("police", PoliceSettings(push_hosts=["127.0.0.1"]))
     return Settings(
         database_url=db_url,
         redis_url=TEST_REDIS_URL,

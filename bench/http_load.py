@@ -24,6 +24,7 @@ import asyncio
 import random
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 
@@ -127,5 +128,11 @@ async def _run(
 def run_load(
     host: str, port: int, req: bytes, *, clients: int, calls: int, every_s: float = 0.0
 ) -> LoadResult:
-    """``calls`` requests from each of ``clients`` keep-alive connections at once."""
-    return asyncio.run(_run(host, port, req, clients, calls, every_s))
+    """``calls`` requests from each of ``clients`` keep-alive connections at once.
+
+    The clients' event loop runs in a thread of its own: the caller's thread may hold a
+    running loop already (Playwright's sync API keeps one in the test session's main
+    thread once a browser test has run), where ``asyncio.run`` refuses to start.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="http-load") as pool:
+        return pool.submit(asyncio.run, _run(host, port, req, clients, calls, every_s)).result()

@@ -140,6 +140,10 @@ def test_real_run(
     exit_code: int,
     message: str,
 ) -> None:
+    # Both sides run the same sub-microsecond call: their ratio is timer noise (1.78 x was
+    # seen on a busy machine), so the real run gets a bound only a broken comparison
+    # breaks; the 1.5 x verdicts are checked on constructed files above.
+    budgets.write_text(BUDGETS.replace("max: 1.5", "max: 10"), encoding="utf-8")
     suite = tmp_path / "suite" / "test_bench_tmp.py"
     suite.parent.mkdir()
     suite.write_text(SUITE + extra_code, encoding="utf-8")

@@ -50,6 +50,17 @@ class SentinelTarget:
         return f"SentinelTarget({hosts}/{self.service}/{self.db})"
 
 
+def _sentinel_options(target: SentinelTarget, timeout_s: float) -> dict[str, object]:
+    """How both factories talk to the Sentinels themselves (fail fast, their password)."""
+    options: dict[str, object] = {
+        "socket_timeout": min(timeout_s, 0.5),
+        "socket_connect_timeout": min(timeout_s, 0.5),
+    }
+    if target.sentinel_password:
+        options["password"] = target.sentinel_password
+    return options
+
+
 def connect_async(
     url: str | None = None, *, timeout_s: float = 1.0, decode_responses: bool = True
 ) -> redis.asyncio.Redis:
@@ -66,12 +77,7 @@ def connect_async(
     if not is_sentinel_url(url):
         return redis.asyncio.Redis.from_url(url, **common)
     target = parse_sentinel_url(url)
-    sentinel_kwargs: dict[str, object] = {
-        "socket_timeout": min(timeout_s, 0.5),
-        "socket_connect_timeout": min(timeout_s, 0.5),
-    }
-    if target.sentinel_password:
-        sentinel_kwargs["password"] = target.sentinel_password
+    sentinel_kwargs = _sentinel_options(target, timeout_s)
     sentinel = AsyncSentinel(  # type: ignore[no-untyped-call]
         list(target.sentinels), sentinel_kwargs=sentinel_kwargs
     )
@@ -139,12 +145,7 @@ def connect(
     if not is_sentinel_url(url):
         return redis.Redis.from_url(url, **common)
     target = parse_sentinel_url(url)
-    sentinel_kwargs: dict[str, object] = {
-        "socket_timeout": min(timeout_s, 0.5),
-        "socket_connect_timeout": min(timeout_s, 0.5),
-    }
-    if target.sentinel_password:
-        sentinel_kwargs["password"] = target.sentinel_password
+    sentinel_kwargs = _sentinel_options(target, timeout_s)
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         list(target.sentinels), sentinel_kwargs=sentinel_kwargs
     )

@@ -64,10 +64,7 @@ def add_plate_order(
     want = normalise(plate)
     if len(want) < 5:
         raise WatchError(f"plate {plate!r} is not a plate (e.g. 宁A12345)")
-    if expires_at <= now:
-        raise WatchError("expires_at must be in the future")
-    if not compounds:
-        raise WatchError("compounds: name at least one target compound")
+    _check_target(expires_at, compounds, now)
     o = WatchOrder(
         id=str(ULID()),
         client_id=client_id,
@@ -99,6 +96,14 @@ def add_plate_order(
     return o
 
 
+def _check_target(expires_at: datetime, compounds: Collection[str], now: datetime) -> None:
+    """What every order names: an expiry still ahead and at least one compound."""
+    if expires_at <= now:
+        raise WatchError("expires_at must be in the future")
+    if not compounds:
+        raise WatchError("compounds: name at least one target compound")
+
+
 def add_face_order(
     session: Session,
     r: redis.Redis,
@@ -120,10 +125,7 @@ def add_face_order(
         WatchError: expiry not in the future, no compounds, or no legal basis.
     """
     now = now or datetime.now(UTC)
-    if expires_at <= now:
-        raise WatchError("expires_at must be in the future")
-    if not compounds:
-        raise WatchError("compounds: name at least one target compound")
+    _check_target(expires_at, compounds, now)
     if len(legal_basis.strip()) < 3:
         raise WatchError("legal_basis: say the law the order rests on")
     o = WatchOrder(
